@@ -79,6 +79,83 @@ fn is_dotted_oid(text: &str) -> bool {
     arcs >= 2
 }
 
+/// The dotted text of an OID's DER content octets, with arcs of any size; `None` when the
+/// encoding is malformed (empty, truncated, or a sub-identifier with a leading 0x80).
+pub(crate) fn dotted_oid(content: &[u8]) -> Option<String> {
+    // Each arc is a big number in base 10^9 limbs, least significant first.
+    let mut arcs: Vec<Vec<u32>> = Vec::new();
+    let mut arc: Vec<u32> = vec![0];
+    let mut inside_arc = false;
+    for &byte in content {
+        if !inside_arc && byte == 0x80 {
+            return None;
+        }
+        mul_add(&mut arc, 128, u32::from(byte & 0x7f));
+        inside_arc = byte & 0x80 != 0;
+        if !inside_arc {
+            arcs.push(std::mem::replace(&mut arc, vec![0]));
+        }
+    }
+    if inside_arc || arcs.is_empty() {
+        return None;
+    }
+    // The first sub-identifier holds two arcs: 40 * first + second, where first is 0, 1 or 2.
+    let first_two = &mut arcs[0];
+    let small = if first_two.len() == 1 { Some(first_two[0]) } else { None };
+    let first = match small {
+        Some(v) if v < 40 => 0,
+        Some(v) if v < 80 => 1,
+        _ => 2,
+    };
+    sub_small(first_two, first * 40);
+    let mut text = first.to_string();
+    for arc in &arcs {
+        text.push('.');
+        push_decimal(arc, &mut text);
+    }
+    Some(text)
+}
+
+const LIMB: u64 = 1_000_000_000;
+
+fn mul_add(limbs: &mut Vec<u32>, multiplier: u32, addend: u32) {
+    let mut carry = u64::from(addend);
+    for limb in limbs.iter_mut() {
+        let v = u64::from(*limb) * u64::from(multiplier) + carry;
+        *limb = (v % LIMB) as u32;
+        carry = v / LIMB;
+    }
+    if carry > 0 {
+        limbs.push(carry as u32);
+    }
+}
+
+/// Subtracts `value` (at most 80) from a number that is at least that large.
+fn sub_small(limbs: &mut Vec<u32>, value: u32) {
+    let mut borrow = value;
+    for limb in limbs.iter_mut() {
+        if *limb >= borrow {
+            *limb -= borrow;
+            break;
+        }
+        *limb = (u64::from(*limb) + LIMB - u64::from(borrow)) as u32;
+        borrow = 1;
+    }
+    while limbs.len() > 1 && limbs.last() == Some(&0) {
+        limbs.pop();
+    }
+}
+
+fn push_decimal(limbs: &[u32], out: &mut String) {
+    let mut iter = limbs.iter().rev();
+    if let Some(top) = iter.next() {
+        let _ = write!(out, "{top}");
+    }
+    for limb in iter {
+        let _ = write!(out, "{limb:09}");
+    }
+}
+
 /// The value of one attribute.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AttributeValue {
@@ -337,7 +414,8 @@ fn node_escape_into(value: &str, out: &mut String) {
                 out.push('\\');
                 out.push(c);
             }
-            '#' if i == 0 => out.push_str("\\#"),
+            // OpenSSL applies its first-character rule only when the first is not also the last.
+            '#' if i == 0 && i != last => out.push_str("\\#"),
             ' ' if i == 0 || i == last => out.push_str("\\ "),
             c if c.is_ascii_control() => {
                 let _ = write!(out, "\\{:02X}", u32::from(c));
@@ -676,6 +754,31 @@ mod tests {
         ]]);
         assert_eq!(name.to_rfc4514(), "1.2.3.4=v+2.5.4.45=#030200ab");
         assert_eq!(DistinguishedName::parse_rfc4514(&name.to_rfc4514()).unwrap(), name);
+    }
+
+    #[test]
+    fn oids_of_any_size() {
+        assert_eq!(dotted_oid(&[0x55, 0x04, 0x03]).unwrap(), "2.5.4.3");
+        assert_eq!(dotted_oid(&[0x09, 0x92, 0x26]).unwrap(), "0.9.2342");
+        assert_eq!(dotted_oid(&[0x2b, 0x06]).unwrap(), "1.3.6");
+        assert_eq!(dotted_oid(&[0x88, 0x37, 0x01]).unwrap(), "2.999.1");
+        assert_eq!(dotted_oid(&[0x7f, 0x05]).unwrap(), "2.47.5");
+        // 2.25.<UUID as a 128-bit integer>, larger than u64.
+        let uuid = [
+            0x69, 0x83, 0xf0, 0x9d, 0xa7, 0xeb, 0xcf, 0xde, 0xe0, 0xc7, 0xa1, 0xa7, 0xb2, 0xc0, 0x94, 0x8c, 0xc8,
+            0xf9, 0xd7, 0x76,
+        ];
+        assert_eq!(dotted_oid(&uuid).unwrap(), "2.25.329800735698586629295641978511506172918");
+        assert_eq!(dotted_oid(&[]), None);
+        assert_eq!(dotted_oid(&[0x55, 0x84]), None);
+        assert_eq!(dotted_oid(&[0x55, 0x80, 0x01]), None);
+    }
+
+    #[test]
+    fn node_leaves_a_lone_hash_alone() {
+        let name = DistinguishedName::new(vec![vec![text("2.5.4.5", "#")], vec![text("2.5.4.3", "#x")]]);
+        assert_eq!(name.to_node_text(), r"serialNumber=#,CN=\#x");
+        assert_eq!(name.to_rfc4514(), r"CN=\#x,2.5.4.5=\#");
     }
 
     #[test]

@@ -13,8 +13,11 @@ use crate::san::SubjectAltNames;
 /// hostile input cannot make a proxy allocate without bound.
 pub const MAX_INPUT_BYTES: usize = 256 * 1024;
 
-const PEM_BEGIN: &[u8] = b"-----BEGIN CERTIFICATE-----";
-const PEM_END: &[u8] = b"-----END CERTIFICATE-----";
+/// PEM labels of a certificate: RFC 7468's, and the legacy one OpenSSL still reads.
+const PEM_LABELS: [(&[u8], &[u8]); 2] = [
+    (b"-----BEGIN CERTIFICATE-----", b"-----END CERTIFICATE-----"),
+    (b"-----BEGIN X509 CERTIFICATE-----", b"-----END X509 CERTIFICATE-----"),
+];
 
 /// Why certificate bytes did not give an identity.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -44,6 +47,9 @@ pub enum CertError {
     /// Bytes follow the certificate in DER input.
     #[error("{0} bytes of trailing data after the certificate")]
     TrailingData(usize),
+    /// The version field is not v1, v2 or v3.
+    #[error("unsupported X.509 version field {0} (v1 to v3 are 0 to 2)")]
+    UnsupportedVersion(u32),
     /// An attribute value of the subject or issuer is not valid in its string type.
     #[error("invalid {string_type} in the {name} name")]
     InvalidAttributeValue {
@@ -92,7 +98,7 @@ pub fn parse(input: &[u8]) -> Result<Identity, CertError> {
     if input.len() > MAX_INPUT_BYTES {
         return Err(CertError::TooLarge(input.len()));
     }
-    let der = if find(input, PEM_BEGIN).is_some() {
+    let der = if first_pem_block(input).is_some() {
         pem_to_der(input)?
     } else if input[0] == 0x30 {
         input.to_vec()
@@ -108,9 +114,18 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
+/// Where the first certificate block's body starts, and its END line.
+fn first_pem_block(input: &[u8]) -> Option<(usize, &'static [u8])> {
+    PEM_LABELS
+        .iter()
+        .filter_map(|(begin, end)| find(input, begin).map(|at| (at, at + begin.len(), *end)))
+        .min_by_key(|(at, _, _)| *at)
+        .map(|(_, body, end)| (body, end))
+}
+
 fn pem_to_der(input: &[u8]) -> Result<Vec<u8>, CertError> {
-    let begin = find(input, PEM_BEGIN).ok_or(CertError::UnrecognizedFormat)? + PEM_BEGIN.len();
-    let length = find(&input[begin..], PEM_END).ok_or(CertError::UnterminatedPem)?;
+    let (begin, end_line) = first_pem_block(input).ok_or(CertError::UnrecognizedFormat)?;
+    let length = find(&input[begin..], end_line).ok_or(CertError::UnterminatedPem)?;
     let body: Vec<u8> = input[begin..begin + length].iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
     base64::engine::general_purpose::STANDARD.decode(body).map_err(|_| CertError::InvalidBase64)
 }
@@ -129,6 +144,7 @@ fn percent_decode_strict(input: &[u8]) -> Result<Vec<u8>, CertError> {
     Ok(percent_encoding::percent_decode(input).collect())
 }
 
+/// Why a name could not be decoded: the string type that was invalid, or "OID".
 pub(crate) fn decode_name(name: &X509Name<'_>) -> Result<DistinguishedName, &'static str> {
     let mut rdns = Vec::new();
     for rdn in name.iter() {
@@ -140,11 +156,16 @@ pub(crate) fn decode_name(name: &X509Name<'_>) -> Result<DistinguishedName, &'st
                 Ok(None) => AttributeValue::Der(full_der(any)),
                 Err(invalid) => return Err(invalid.string_type),
             };
-            attributes.push(Attribute { oid: attribute.attr_type().to_id_string(), value });
+            attributes.push(Attribute { oid: oid_text(attribute.attr_type()).ok_or("OID")?, value });
         }
         rdns.push(attributes);
     }
     Ok(DistinguishedName::new(rdns))
+}
+
+/// The dotted text of an OID (asn1-rs's own rendering mangles arcs ≥ 40 under 2 and arcs over 64 bits).
+pub(crate) fn oid_text(oid: &x509_parser::der_parser::oid::Oid<'_>) -> Option<String> {
+    crate::dn::dotted_oid(oid.as_bytes())
 }
 
 /// The complete DER (tag, length, content) of a value that x509-parser hands over as header + data.
@@ -189,6 +210,9 @@ impl Identity {
         if !rest.is_empty() {
             return Err(CertError::TrailingData(rest.len()));
         }
+        if cert.version().0 > 2 {
+            return Err(CertError::UnsupportedVersion(cert.version().0));
+        }
         let subject = decode_name(cert.subject())
             .map_err(|string_type| CertError::InvalidAttributeValue { name: "subject", string_type })?;
         let issuer = decode_name(cert.issuer())
@@ -209,7 +233,7 @@ impl Identity {
             .extended_key_usage()
             .map_err(|_| CertError::InvalidExtension("extended key usage"))?
         {
-            Some(eku) => eku_oids(eku.value),
+            Some(eku) => eku_oids(eku.value)?,
             None => Vec::new(),
         };
 
@@ -381,7 +405,7 @@ pub struct InspectSan<'a> {
     pub ip: Vec<String>,
 }
 
-fn eku_oids(eku: &x509_parser::extensions::ExtendedKeyUsage<'_>) -> Vec<String> {
+fn eku_oids(eku: &x509_parser::extensions::ExtendedKeyUsage<'_>) -> Result<Vec<String>, CertError> {
     let known = [
         (eku.any, "2.5.29.37.0"),
         (eku.server_auth, "1.3.6.1.5.5.7.3.1"),
@@ -394,8 +418,8 @@ fn eku_oids(eku: &x509_parser::extensions::ExtendedKeyUsage<'_>) -> Vec<String> 
     known
         .iter()
         .filter(|(present, _)| *present)
-        .map(|(_, oid)| (*oid).to_owned())
-        .chain(eku.other.iter().map(|oid| oid.to_id_string()))
+        .map(|(_, oid)| Ok((*oid).to_owned()))
+        .chain(eku.other.iter().map(|oid| oid_text(oid).ok_or(CertError::InvalidExtension("extended key usage"))))
         .collect()
 }
 
@@ -475,6 +499,10 @@ mod tests {
         trailing.push(0);
         assert_eq!(parse(&trailing), Err(CertError::TrailingData(1)));
         assert_eq!(parse(&vec![0x30; MAX_INPUT_BYTES + 1]), Err(CertError::TooLarge(MAX_INPUT_BYTES + 1)));
+        let legacy = id.pem().replace("BEGIN CERTIFICATE", "BEGIN X509 CERTIFICATE").replace("END CERTIFICATE", "END X509 CERTIFICATE");
+        assert_eq!(parse(legacy.as_bytes()).unwrap(), id);
+        let mixed = id.pem().replace("END CERTIFICATE", "END X509 CERTIFICATE");
+        assert_eq!(parse(mixed.as_bytes()), Err(CertError::UnterminatedPem));
         let garbage = include_bytes!("../../certs/garbage.pem");
         assert!(matches!(parse(garbage), Err(CertError::InvalidDer(_))));
     }

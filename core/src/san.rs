@@ -45,8 +45,10 @@ impl SubjectAltNames {
             G::URI(uri) => self.uri.push(ia5(uri, "uniformResourceIdentifier")?),
             G::RFC822Name(email) => self.email.push(ia5(email, "rfc822Name")?),
             G::IPAddress(octets) => self.ip.push(ip_address(octets)?),
-            G::OtherName(oid, _) => self.other.push(OtherName { kind: "otherName", detail: oid.to_id_string() }),
-            G::RegisteredID(oid) => self.other.push(OtherName { kind: "registeredID", detail: oid.to_id_string() }),
+            G::OtherName(oid, _) => self.other.push(OtherName { kind: "otherName", detail: oid_detail(oid, "otherName")? }),
+            G::RegisteredID(oid) => {
+                self.other.push(OtherName { kind: "registeredID", detail: oid_detail(oid, "registeredID")? })
+            }
             G::DirectoryName(name) => {
                 let name = crate::identity::decode_name(name).map_err(|_| InvalidSan("directoryName"))?;
                 self.other.push(OtherName { kind: "directoryName", detail: name.to_rfc4514() });
@@ -57,6 +59,10 @@ impl SubjectAltNames {
         }
         Ok(())
     }
+}
+
+fn oid_detail(oid: &x509_parser::der_parser::oid::Oid<'_>, kind: &'static str) -> Result<String, InvalidSan> {
+    crate::identity::oid_text(oid).ok_or(InvalidSan(kind))
 }
 
 /// IA5String is 7-bit ASCII; anything else is rejected rather than guessed at.
