@@ -5,6 +5,8 @@
 
 #![forbid(unsafe_code)]
 
+pub mod runtime_api;
+
 use std::path::PathBuf;
 
 /// The repository root.
