@@ -1,0 +1,246 @@
+//! certprop as a proxy-wasm HTTP filter: Envoy (or Istio) has verified the client certificate in
+//! the mTLS handshake; this filter turns it into identity headers for the backend, or refuses the
+//! request.
+//!
+//! ```text
+//! on_configure:  plugin configuration ──► certprop::Config::from_json ──► Rc<Config>
+//!                (error: log it, return false: Envoy refuses the filter)
+//!
+//! per request:   request headers ─┬─► x-forwarded-client-cert Cert= (read before it is stripped)
+//!                                 └─► remove Config::headers_to_strip (any case, every copy)
+//!                connection.sha256_peer_certificate_digest ──► IdentityCache hit?
+//!                   miss: connection.peer_certificate (PEM), else XFCC Cert= ──► certprop::parse
+//!                certprop::decide(identity, config, host time)
+//!                   Allow { headers } ──► set each header, continue
+//!                   Deny { reason }   ──► local 403 {"error":"forbidden","reason":"…"}
+//! ```
+//!
+//! The filter holds no logic of its own beyond reading the host: every decision is the core's.
+//! A certificate from `x-forwarded-client-cert` is used only when its SHA-256 equals the
+//! connection's peer certificate digest, so a client cannot name a certificate it did not present.
+//!
+//! Start reading at [`Request::on_http_request_headers`]. [`metrics`] lists the counters, [`cache`]
+//! the per-VM identity cache, [`xfcc`] the header format.
+//!
+//! No request path panics: absent host data is `None`, and the core returns every failure as a
+//! value. A panic in a proxy-wasm filter kills the VM and fails every later request.
+
+#![deny(unsafe_code)]
+
+pub mod cache;
+pub mod metrics;
+pub mod xfcc;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use certprop::{Config, Decision, DenyReason};
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{Action, ContextType};
+
+use crate::cache::{IdentityCache, Parsed};
+use crate::metrics::Metrics;
+
+const PEER_CERTIFICATE: [&str; 2] = ["connection", "peer_certificate"];
+const PEER_CERTIFICATE_DIGEST: [&str; 2] = ["connection", "sha256_peer_certificate_digest"];
+const XFCC: &str = "x-forwarded-client-cert";
+
+// `main!` expands to the `_initialize` export, which must be `#[no_mangle]` and call the module's
+// constructors: the only unsafe code in the crate, and it is the SDK's.
+#[allow(unsafe_code)]
+mod entry {
+    proxy_wasm::main! {{
+        proxy_wasm::set_log_level(proxy_wasm::types::LogLevel::Debug);
+        proxy_wasm::set_root_context(|_| -> Box<dyn proxy_wasm::traits::RootContext> {
+            Box::new(crate::Plugin::default())
+        });
+    }}
+}
+
+/// The root context: one per plugin per VM. Holds the parsed config, the identity cache and the
+/// counters, and hands them to each request.
+#[derive(Default)]
+pub struct Plugin {
+    config: Option<Rc<Config>>,
+    cache: Rc<RefCell<IdentityCache>>,
+    metrics: Rc<Metrics>,
+}
+
+impl Context for Plugin {}
+
+impl RootContext for Plugin {
+    fn on_vm_start(&mut self, _vm_configuration_size: usize) -> bool {
+        self.metrics = Rc::new(Metrics::define());
+        true
+    }
+
+    fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
+        let text = match self.get_plugin_configuration() {
+            None => String::from("{}"),
+            Some(bytes) => match String::from_utf8(bytes) {
+                Ok(text) => text,
+                Err(_) => {
+                    log::error!("certprop: plugin configuration is not UTF-8");
+                    return false;
+                }
+            },
+        };
+        match Config::from_json(&text) {
+            Ok(config) => {
+                log::info!(
+                    "certprop: configured: {} header(s) set on allow, {} stripped from every request",
+                    config.headers().len(),
+                    config.headers_to_strip().len()
+                );
+                self.config = Some(Rc::new(config));
+                true
+            }
+            Err(error) => {
+                log::error!("certprop: bad plugin configuration: {error}");
+                false
+            }
+        }
+    }
+
+    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+        Some(Box::new(Request {
+            config: self.config.clone(),
+            cache: Rc::clone(&self.cache),
+            metrics: Rc::clone(&self.metrics),
+        }))
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+}
+
+/// One HTTP request.
+pub struct Request {
+    config: Option<Rc<Config>>,
+    cache: Rc<RefCell<IdentityCache>>,
+    metrics: Rc<Metrics>,
+}
+
+impl Context for Request {}
+
+impl HttpContext for Request {
+    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        let Some(config) = self.config.clone() else {
+            // Envoy does not run a filter whose on_configure failed; refuse rather than pass unchecked.
+            log::error!("certprop: request before a valid configuration; refusing it");
+            self.send_http_response(503, vec![("content-type", "application/json")], Some(b"{\"error\":\"unavailable\"}"));
+            return Action::Pause;
+        };
+        let request_headers = self.get_http_request_headers_bytes();
+        let certificate = self.client_certificate(&request_headers);
+        self.strip(&config, &request_headers);
+        let decision = match certificate {
+            None => certprop::decide_without_certificate(&config),
+            Some(Parsed::Malformed) => Decision::Deny { reason: DenyReason::MalformedCertificate },
+            Some(Parsed::Identity(identity)) => certprop::decide(&identity, &config, self.get_current_time()),
+        };
+        match decision {
+            Decision::Allow { headers } => {
+                log::debug!("certprop: allow, {} header(s) set", headers.len());
+                self.metrics.allowed();
+                for header in &headers {
+                    self.set_http_request_header(&header.name, Some(&header.value));
+                }
+                Action::Continue
+            }
+            Decision::Deny { reason } => {
+                log::debug!("certprop: deny: {reason}");
+                self.metrics.denied(reason);
+                let body = format!("{{\"error\":\"forbidden\",\"reason\":\"{reason}\"}}");
+                self.send_http_response(403, vec![("content-type", "application/json")], Some(body.as_bytes()));
+                Action::Pause
+            }
+        }
+    }
+}
+
+impl Request {
+    /// The parsed client certificate of this request, `None` when it has none.
+    fn client_certificate(&self, request_headers: &[(String, Vec<u8>)]) -> Option<Parsed> {
+        let digest = self.property_text(&PEER_CERTIFICATE_DIGEST).filter(|d| !d.is_empty());
+        if let Some(digest) = &digest {
+            let cached = self.cache.try_borrow().ok().and_then(|cache| cache.get(digest));
+            if let Some(parsed) = cached {
+                log::debug!("certprop: certificate {} from cache", short(digest));
+                self.metrics.cache_hit();
+                return Some(parsed);
+            }
+            self.metrics.cache_miss();
+        }
+        let parsed = if let Some(pem) = self.get_property(PEER_CERTIFICATE.to_vec()).filter(|p| !p.is_empty()) {
+            parse(&pem)
+        } else {
+            let cert = request_headers
+                .iter()
+                .rev()
+                .filter(|(name, _)| name.eq_ignore_ascii_case(XFCC))
+                .find_map(|(_, value)| std::str::from_utf8(value).ok())
+                .and_then(xfcc::last_cert)?;
+            let Some(digest) = &digest else {
+                log::debug!("certprop: ignoring x-forwarded-client-cert: the connection has no client certificate");
+                return None;
+            };
+            match parse(cert.as_bytes()) {
+                Parsed::Identity(identity) if identity.sha256_hex().eq_ignore_ascii_case(digest) => {
+                    Parsed::Identity(identity)
+                }
+                Parsed::Identity(_) => {
+                    log::debug!("certprop: ignoring x-forwarded-client-cert: not the connection's certificate");
+                    return None;
+                }
+                // Not cached: whoever wrote this header, it says nothing about the connection's certificate.
+                Parsed::Malformed => return Some(Parsed::Malformed),
+            }
+        };
+        if let (Some(digest), Ok(mut cache)) = (&digest, self.cache.try_borrow_mut()) {
+            cache.insert(digest, parsed.clone());
+        }
+        Some(parsed)
+    }
+
+    /// Removes every copy, in any case, of the headers the config strips.
+    fn strip(&self, config: &Config, request_headers: &[(String, Vec<u8>)]) {
+        let mut removed: Vec<&str> = Vec::new();
+        for (name, _) in request_headers {
+            let stripped = config.headers_to_strip().iter().any(|s| s.eq_ignore_ascii_case(name));
+            if !stripped {
+                continue;
+            }
+            if config.headers().iter().any(|h| h.name.eq_ignore_ascii_case(name)) {
+                self.metrics.spoofed_header_stripped();
+            }
+            if !removed.iter().any(|r| r.eq_ignore_ascii_case(name)) {
+                removed.push(name);
+            }
+        }
+        for name in removed {
+            log::debug!("certprop: removing request header {name}");
+            self.remove_http_request_header(name);
+        }
+    }
+
+    fn property_text(&self, path: &[&str]) -> Option<String> {
+        self.get_property(path.to_vec()).and_then(|bytes| String::from_utf8(bytes).ok())
+    }
+}
+
+fn parse(certificate: &[u8]) -> Parsed {
+    match certprop::parse(certificate) {
+        Ok(identity) => Parsed::Identity(Rc::new(identity)),
+        Err(error) => {
+            log::debug!("certprop: cannot parse the client certificate: {error}");
+            Parsed::Malformed
+        }
+    }
+}
+
+/// The first 16 hex digits of a digest, for debug logs.
+fn short(digest: &str) -> &str {
+    digest.get(..16).unwrap_or(digest)
+}
