@@ -9,7 +9,7 @@ PYTHON := $(VENV)/bin/python
 VENV_STAMP := $(VENV)/.requirements-installed
 CERTPROP_BIN := target/release/certprop
 
-.PHONY: venv build certs test node clean
+.PHONY: venv build certs test node clean wasm
 
 ## venv: Python virtualenv with the test tools (reinstalled when requirements.txt changes)
 venv: $(VENV_STAMP)
@@ -23,6 +23,13 @@ $(VENV_STAMP): requirements.txt
 build:
 	cargo build --release --bin certprop
 
+## wasm: the proxy-wasm filter, target/wasm32-wasip1/release/certprop_filter.wasm
+WASM := target/wasm32-wasip1/release/certprop_filter.wasm
+wasm:
+	rustup target add wasm32-wasip1
+	cargo build --release --target wasm32-wasip1 -p certprop-filter
+	@echo "$(WASM): $$(stat -c %s $(WASM)) bytes"
+
 ## certs: regenerate certs/ (new keys, serials and fingerprints)
 certs: venv
 	$(PYTHON) certs/make_certs.py
@@ -32,10 +39,10 @@ node:
 	command -v node >/dev/null || { apt-get update && apt-get install -y nodejs; }
 	node --version
 
-## test: Rust tests, then the oracle tests against the built CLI
-test: venv node
-	cargo test --workspace --release
+## test: Rust tests (the wasm filter and the CLI built first: the Envoy tests use them), then the oracle tests
+test: venv node wasm
 	cargo build --release --bin certprop
+	cargo test --workspace --release
 	CERTPROP_BIN=$(CERTPROP_BIN) $(PYTHON) -m pytest -q tests/oracle
 
 clean:

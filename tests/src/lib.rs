@@ -5,6 +5,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod proxy_wasm_host;
 pub mod runtime_api;
 
 use std::path::PathBuf;
