@@ -9,7 +9,7 @@ PYTHON := $(VENV)/bin/python
 VENV_STAMP := $(VENV)/.requirements-installed
 CERTPROP_BIN := target/release/certprop
 
-.PHONY: venv build certs test node clean wasm
+.PHONY: venv build certs test node clean wasm demo
 
 ## venv: Python virtualenv with the test tools (reinstalled when requirements.txt changes)
 venv: $(VENV_STAMP)
@@ -29,6 +29,10 @@ wasm:
 	rustup target add wasm32-wasip1
 	cargo build --release --target wasm32-wasip1 -p certprop-filter
 	@echo "$(WASM): $$(stat -c %s $(WASM)) bytes"
+
+## demo: Envoy + the filter + the echo backend on localhost, one request, then keeps running
+demo: venv wasm
+	bash envoy/demo.sh
 
 ## certs: regenerate certs/ (new keys, serials and fingerprints)
 certs: venv
