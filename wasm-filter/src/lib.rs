@@ -69,12 +69,10 @@ pub struct Plugin {
 impl Context for Plugin {}
 
 impl RootContext for Plugin {
-    fn on_vm_start(&mut self, _vm_configuration_size: usize) -> bool {
-        self.metrics = Rc::new(Metrics::define());
-        true
-    }
-
     fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
+        // Here rather than in on_vm_start, which Envoy calls only for the first plugin of a shared
+        // VM; defining a counter again returns the same one.
+        self.metrics = Rc::new(Metrics::define());
         let text = match self.get_plugin_configuration() {
             None => String::from("{}"),
             Some(bytes) => match String::from_utf8(bytes) {

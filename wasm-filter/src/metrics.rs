@@ -15,7 +15,7 @@ use certprop::DenyReason;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::MetricType;
 
-/// Counter ids, `None` where the host refused one (or before `on_vm_start`).
+/// Counter ids, `None` where the host refused one (or before `on_configure`).
 #[derive(Debug, Default)]
 pub struct Metrics {
     allowed: Option<u32>,
