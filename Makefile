@@ -9,7 +9,7 @@ PYTHON := $(VENV)/bin/python
 VENV_STAMP := $(VENV)/.requirements-installed
 CERTPROP_BIN := target/release/certprop
 
-.PHONY: venv build certs test node clean wasm demo
+.PHONY: venv build certs test node clean wasm demo sam-tools lambda
 
 ## venv: Python virtualenv with the test tools (reinstalled when requirements.txt changes)
 venv: $(VENV_STAMP)
@@ -30,6 +30,19 @@ wasm:
 	cargo build --release --target wasm32-wasip1 -p certprop-filter
 	@echo "$(WASM): $$(stat -c %s $(WASM)) bytes"
 
+## sam-tools: the SAM CLI, cfn-lint and cargo-lambda (with zig), installed into .venv from requirements.txt
+SAM_ENV := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0
+sam-tools: venv
+	$(SAM_ENV) sam --version
+	$(SAM_ENV) cfn-lint --version
+	$(SAM_ENV) cargo lambda --version
+
+## lambda: the authorizer as `bootstrap` for provided.al2023 on arm64, built by `sam build` (cargo-lambda + zig)
+BOOTSTRAP := sam/.aws-sam/build/AuthorizerFunction/bootstrap
+lambda: sam-tools
+	cd sam && $(SAM_ENV) sam build
+	@echo "$(BOOTSTRAP): $$(stat -c %s $(BOOTSTRAP)) bytes"
+
 ## demo: Envoy + the filter + the echo backend on localhost, one request, then keeps running
 demo: venv wasm
 	bash envoy/demo.sh
@@ -43,9 +56,10 @@ node:
 	command -v node >/dev/null || { apt-get update && apt-get install -y nodejs; }
 	node --version
 
-## test: Rust tests (the wasm filter and the CLI built first: the Envoy tests use them), then the oracle tests
-test: venv node wasm
-	cargo build --release --bin certprop
+## test: Rust tests (the wasm filter, the CLI, the Lambda binary and its arm64 bootstrap built first: the
+## artifact tests use them), then the oracle tests
+test: venv node wasm lambda
+	cargo build --release --bin certprop --bin certprop-authorizer
 	cargo test --workspace --release
 	CERTPROP_BIN=$(CERTPROP_BIN) $(PYTHON) -m pytest -q tests/oracle
 
