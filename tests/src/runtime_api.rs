@@ -196,7 +196,7 @@ fn serve(stream: TcpStream, shared: &Shared) {
     let mut reader = BufReader::new(stream);
     while let Some(request) = read_request(&mut reader) {
         let path = request.path.strip_prefix("/2018-06-01/runtime/").unwrap_or(&request.path);
-        let accepted = (&b"{\"status\":\"OK\"}"[..]).to_vec();
+        let accepted = b"{\"status\":\"OK\"}".to_vec();
         let json = |bytes: &[u8]| serde_json::from_slice(bytes).unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(bytes).into_owned()));
         let result = match (request.method.as_str(), path) {
             ("GET", "invocation/next") => {
