@@ -52,6 +52,13 @@ const OPENSSL_SHORT_NAMES: &[(&str, &str)] = &[
     ("jurisdictionL", "1.3.6.1.4.1.311.60.2.1.1"),
     ("jurisdictionST", "1.3.6.1.4.1.311.60.2.1.2"),
     ("jurisdictionC", "1.3.6.1.4.1.311.60.2.1.3"),
+    ("OGRN", "1.2.643.100.1"),
+    ("SNILS", "1.2.643.100.3"),
+    ("OGRNIP", "1.2.643.100.5"),
+    ("INN", "1.2.643.3.131.1.1"),
+    ("INNLE", "1.2.643.100.4"),
+    ("unstructuredName", "1.2.840.113549.1.9.2"),
+    ("unstructuredAddress", "1.2.840.113549.1.9.8"),
 ];
 
 /// The dotted OID for an attribute keyword (RFC 4514 keywords and OpenSSL short names,
@@ -319,9 +326,14 @@ impl DistinguishedName {
                 out.push('=');
                 match &attribute.value {
                     AttributeValue::Text(text) => node_escape_into(text, &mut out),
-                    // OpenSSL prints the content octets of an unknown type one byte per character.
+                    // OpenSSL prints the content octets of an unknown type one byte per character
+                    // (a BIT STRING without its unused-bits octet, as OpenSSL stores it).
                     AttributeValue::Der(der) => {
-                        let latin1: String = der_content(der).iter().map(|&b| char::from(b)).collect();
+                        let content = match der.first() {
+                            Some(0x03) => der_content(der).get(1..).unwrap_or_default(),
+                            _ => der_content(der),
+                        };
+                        let latin1: String = content.iter().map(|&b| char::from(b)).collect();
                         node_escape_into(&latin1, &mut out);
                     }
                 }
@@ -753,6 +765,7 @@ mod tests {
             Attribute { oid: "2.5.4.45".into(), value: AttributeValue::Der(vec![3, 2, 0, 0xab]) },
         ]]);
         assert_eq!(name.to_rfc4514(), "1.2.3.4=v+2.5.4.45=#030200ab");
+        assert_eq!(name.to_node_text(), "1.2.3.4=v + x500UniqueIdentifier=«");
         assert_eq!(DistinguishedName::parse_rfc4514(&name.to_rfc4514()).unwrap(), name);
     }
 
