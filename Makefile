@@ -51,9 +51,10 @@ demo: venv wasm
 certs: venv
 	$(PYTHON) certs/make_certs.py
 
-## node: Node.js is the oracle for the aws-sample subject format
+## node: Node.js is the oracle for the aws-sample subject format; curl is the Envoy tests' mTLS client
 node:
 	command -v node >/dev/null || { apt-get update && apt-get install -y nodejs; }
+	command -v curl >/dev/null || { apt-get update && apt-get install -y curl; }
 	node --version
 
 ## test: Rust tests (the wasm filter, the CLI, the Lambda binary and its arm64 bootstrap built first: the
