@@ -8,13 +8,11 @@
 //! [`Outcome`] are allowed, and two answers that both allow with different values never are.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
-use certprop_tests::runtime_api::{Invocation, RuntimeApi};
-use certprop_tests::{artifact, repo_root};
-use serde_json::{json, Value};
+use certprop_tests::authorizer::{answers, rest_event};
+use certprop_tests::{certificate_samples, repo_root};
+use serde_json::Value;
 
 /// The shipped drop-in config, and the same without the validity check (so that the many
 /// expired vectors are compared too).
@@ -48,19 +46,7 @@ const NODE_ONLY_REJECTS: &[(&str, &str)] = &[
 
 /// Known gaps in the core's `subject_node` (reported; remove an entry once the core is fixed,
 /// the test fails on an entry that no longer differs).
-const KNOWN_CORE_GAPS: &[(&str, &str)] = &[
-    (
-        "e-trust.ru.der",
-        "OpenSSL prints OGRN (1.2.643.100.1) and INN (1.2.643.3.131.1.1) by their short names; the \
-         core's OpenSSL short-name table lacks them and prints dotted OIDs",
-    ),
-    (
-        "scottishpower-bitstring-dn.pem",
-        "x500UniqueIdentifier is a BIT STRING: OpenSSL prints its bits without the leading \
-         unused-bits octet, the core prints that octet too (\\00 before the value)",
-    ),
-    ("unique_identifier.pem", "the same BIT STRING x500UniqueIdentifier"),
-];
+const KNOWN_CORE_GAPS: &[(&str, &str)] = &[];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Outcome {
@@ -96,78 +82,10 @@ struct Case {
     event: Value,
 }
 
-fn rest_event(pem: Option<&str>) -> Value {
-    let text = std::fs::read_to_string(repo_root().join("lambda/tests/fixtures/rest-request.json")).unwrap();
-    let mut event: Value = serde_json::from_str(&text).unwrap();
-    match pem {
-        Some(pem) => event["requestContext"]["identity"]["clientCert"]["clientCertPem"] = json!(pem),
-        None => event["requestContext"]["identity"]["clientCert"] = Value::Null,
-    }
-    event
-}
-
-fn vectors_dir() -> PathBuf {
-    let python = repo_root().join(".venv/bin/python");
-    let output = Command::new(&python)
-        .args(["-c", "import cryptography_vectors, os; print(os.path.dirname(cryptography_vectors.__file__))"])
-        .output()
-        .unwrap_or_else(|e| panic!("{}: {e}: create the venv with `make venv`", python.display()));
-    assert!(output.status.success(), "cryptography_vectors is not installed: run `make venv`");
-    PathBuf::from(String::from_utf8(output.stdout).unwrap().trim()).join("x509")
-}
-
-fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            files_under(&path, out);
-        } else {
-            out.push(path);
-        }
-    }
-}
-
 fn cases() -> Vec<Case> {
     let mut cases = vec![Case { name: "(no certificate)".into(), event: rest_event(None) }];
-    let mut certs: Vec<PathBuf> = std::fs::read_dir(repo_root().join("certs"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "pem"))
-        .collect();
-    certs.sort();
-    for path in certs {
-        let pem = std::fs::read_to_string(&path).unwrap();
-        cases.push(Case { name: format!("certs/{}", path.file_name().unwrap().to_string_lossy()), event: rest_event(Some(&pem)) });
-    }
-    let vectors = vectors_dir();
-    let mut files = Vec::new();
-    files_under(&vectors, &mut files);
-    files.sort();
-    let mut der_seen = 0;
-    for path in files {
-        let relative = path.strip_prefix(&vectors).unwrap().to_string_lossy().into_owned();
-        let extension = path.extension().map(|e| e.to_string_lossy().to_lowercase()).unwrap_or_default();
-        let bytes = std::fs::read(&path).unwrap();
-        let pem = match extension.as_str() {
-            "pem" => match String::from_utf8(bytes) {
-                Ok(text) => text,
-                Err(_) => continue,
-            },
-            "crt" | "der" => {
-                der_seen += 1;
-                if der_seen % DER_SAMPLE_EVERY != 0 {
-                    continue;
-                }
-                // API Gateway sends PEM: wrap the DER (only what the core can read; the rest is
-                // the corpus oracle's business).
-                match certprop::parse(&bytes) {
-                    Ok(identity) => identity.pem(),
-                    Err(_) => continue,
-                }
-            }
-            _ => continue,
-        };
-        cases.push(Case { name: format!("vectors/{relative}"), event: rest_event(Some(&pem)) });
+    for sample in certificate_samples(DER_SAMPLE_EVERY) {
+        cases.push(Case { event: rest_event(Some(&sample.pem)), name: sample.name });
     }
     cases
 }
@@ -198,36 +116,6 @@ fn node_answers(events: &[&Value]) -> Vec<Result<Value, String>> {
         .collect()
 }
 
-/// The built authorizer's answer per event, all in one process.
-fn certprop_answers(config: &str, events: &[&Value]) -> Vec<Result<Value, String>> {
-    let api = RuntimeApi::start().unwrap();
-    let binary = artifact("release/certprop-authorizer", "cargo build --release -p certprop-authorizer");
-    let mut child = Command::new(binary)
-        .env_clear()
-        .env("AWS_LAMBDA_RUNTIME_API", api.address())
-        .env("AWS_LAMBDA_FUNCTION_NAME", "certprop-authorizer")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_LOG_LEVEL", "error")
-        .env("CERTPROP_CONFIG", config)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let answers = events
-        .iter()
-        .map(|event| match api.invoke(event, Duration::from_secs(20)) {
-            Ok(Invocation::Response(response)) => Ok(response),
-            Ok(Invocation::Error { body, .. }) => Err(body["errorMessage"].as_str().unwrap_or_default().to_owned()),
-            Err(message) => panic!("{message}"),
-        })
-        .collect();
-    let _ = child.kill();
-    let _ = child.wait();
-    answers
-}
-
 fn effect(response: &Value) -> &str {
     response["policyDocument"]["Statement"][0]["Effect"].as_str().unwrap_or_default()
 }
@@ -256,7 +144,7 @@ fn compare(config: &str) -> BTreeMap<Outcome, usize> {
     let cases = cases();
     let events: Vec<&Value> = cases.iter().map(|c| &c.event).collect();
     let node = node_answers(&events);
-    let ours = certprop_answers(config, &events);
+    let ours = answers(config, &events);
     assert_eq!((node.len(), ours.len()), (cases.len(), cases.len()));
 
     let mut counts: BTreeMap<Outcome, usize> = BTreeMap::new();

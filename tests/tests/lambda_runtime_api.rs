@@ -2,113 +2,22 @@
 //! (`certprop_tests::runtime_api`): one process answers a series of events, each checked; a bad
 //! `CERTPROP_CONFIG` fails the init with the ConfigError in the log.
 
-use std::io::Read as _;
-use std::process::{Child, Command, Stdio};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
 use certprop::{Config, Decision};
+use certprop_tests::authorizer::{fixture, http_event as http, rest_event, Authorizer};
+use certprop_tests::repo_root;
 use certprop_tests::runtime_api::{Invocation, RuntimeApi};
-use certprop_tests::{artifact, repo_root};
 use serde_json::{json, Value};
 
 const TIMEOUT: Duration = Duration::from_secs(20);
 const CONFIG: &str = r#"{"headers":[{"name":"x-client-cert-sub","value":"subject"},
                                    {"name":"x-client-cert-fingerprint","value":"sha256","encoding":"raw"}]}"#;
 
-struct Function {
-    child: Child,
-    output: Option<JoinHandle<String>>,
-}
-
-impl Function {
-    fn start(api: &RuntimeApi, config: &str) -> Function {
-        let binary = artifact("release/certprop-authorizer", "cargo build --release -p certprop-authorizer");
-        let mut child = Command::new(binary)
-            .env_clear()
-            .env("AWS_LAMBDA_RUNTIME_API", api.address())
-            .env("AWS_LAMBDA_FUNCTION_NAME", "certprop-authorizer")
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/certprop-authorizer")
-            .env("AWS_LAMBDA_LOG_STREAM_NAME", "2026/12/03/[$LATEST]0123456789abcdef")
-            .env("AWS_REGION", "us-east-1")
-            .env("CERTPROP_CONFIG", config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        // Both streams into one text, read on threads so that a full pipe never blocks the child.
-        let mut stdout = child.stdout.take().unwrap();
-        let mut stderr = child.stderr.take().unwrap();
-        let output = std::thread::spawn(move || {
-            let err = std::thread::spawn(move || {
-                let mut text = String::new();
-                let _ = stderr.read_to_string(&mut text);
-                text
-            });
-            let mut text = String::new();
-            let _ = stdout.read_to_string(&mut text);
-            text + &err.join().unwrap_or_default()
-        });
-        Function { child, output: Some(output) }
-    }
-
-    /// Waits for the process to exit by itself; its status and output.
-    fn wait_exit(mut self, timeout: Duration) -> (Option<i32>, String) {
-        let deadline = Instant::now() + timeout;
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(Instant::now() < deadline, "the function did not exit within {timeout:?}");
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        (status.code(), self.output.take().unwrap().join().unwrap())
-    }
-
-    /// Kills the process; its output.
-    fn stop(mut self) -> String {
-        assert!(self.child.try_wait().unwrap().is_none(), "the function exited early");
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-        self.output.take().unwrap().join().unwrap()
-    }
-}
-
-impl Drop for Function {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn pem(name: &str) -> String {
     std::fs::read_to_string(repo_root().join("certs").join(name)).unwrap()
 }
 
-fn fixture(name: &str) -> Value {
-    let text = std::fs::read_to_string(repo_root().join("lambda/tests/fixtures").join(name)).unwrap();
-    serde_json::from_str(&text).unwrap()
-}
-
-fn rest(pem: Option<String>) -> Value {
-    let mut event = fixture("rest-request.json");
-    match pem {
-        Some(pem) => event["requestContext"]["identity"]["clientCert"]["clientCertPem"] = json!(pem),
-        None => event["requestContext"]["identity"]["clientCert"] = Value::Null,
-    }
-    event
-}
-
-fn http(pem: String) -> Value {
-    let mut event = fixture("http-request.json");
-    event["requestContext"]["authentication"]["clientCert"]["clientCertPem"] = json!(pem);
-    event
-}
-
-/// The context the core's decision gives for a certificate under `CONFIG`.
 fn expected_context(cert: &str) -> Value {
     let identity = certprop::parse(pem(cert).as_bytes()).unwrap();
     match certprop::decide(&identity, &Config::from_json(CONFIG).unwrap(), SystemTime::now()) {
@@ -130,10 +39,10 @@ fn response(invocation: Invocation) -> Value {
 fn one_process_answers_a_series_of_events() {
     let api = RuntimeApi::start().unwrap();
     let started = Instant::now();
-    let function = Function::start(&api, CONFIG);
+    let function = Authorizer::start(&api, CONFIG);
     let method_arn = fixture("rest-request.json")["methodArn"].clone();
 
-    let allowed = response(api.invoke(&rest(Some(pem("client.pem"))), TIMEOUT).unwrap());
+    let allowed = response(api.invoke(&rest_event(Some(&pem("client.pem"))), TIMEOUT).unwrap());
     eprintln!("first answer {:?} after exec", started.elapsed());
     let client = certprop::parse(pem("client.pem").as_bytes()).unwrap();
     assert_eq!(
@@ -147,25 +56,25 @@ fn one_process_answers_a_series_of_events() {
         })
     );
 
-    let allowed = response(api.invoke(&http(pem("client-b.pem")), TIMEOUT).unwrap());
+    let allowed = response(api.invoke(&http(&pem("client-b.pem")), TIMEOUT).unwrap());
     assert_eq!(allowed, json!({"isAuthorized": true, "context": expected_context("client-b.pem")}));
 
-    let denied = response(api.invoke(&rest(Some(pem("expired.pem"))), TIMEOUT).unwrap());
+    let denied = response(api.invoke(&rest_event(Some(&pem("expired.pem"))), TIMEOUT).unwrap());
     assert_eq!(denied["policyDocument"]["Statement"][0]["Effect"], "Deny");
     assert_eq!(denied["context"], json!({"denyReason": "expired"}));
 
-    let unauthorized = api.invoke(&rest(None), TIMEOUT).unwrap();
+    let unauthorized = api.invoke(&rest_event(None), TIMEOUT).unwrap();
     let Invocation::Error { body, .. } = unauthorized else { panic!("expected an error, got {unauthorized:?}") };
     assert_eq!(body["errorMessage"], "Unauthorized", "API Gateway answers 401 only for exactly this message");
     assert_eq!(body["errorType"], "Unauthorized");
 
-    let malformed = response(api.invoke(&rest(Some(pem("garbage.pem"))), TIMEOUT).unwrap());
+    let malformed = response(api.invoke(&rest_event(Some(&pem("garbage.pem"))), TIMEOUT).unwrap());
     assert_eq!(malformed["context"], json!({"denyReason": "malformed_certificate"}));
 
-    let hostile = response(api.invoke(&http(pem("hostile-crlf.pem")), TIMEOUT).unwrap());
+    let hostile = response(api.invoke(&http(&pem("hostile-crlf.pem")), TIMEOUT).unwrap());
     assert_eq!(hostile, json!({"isAuthorized": true, "context": expected_context("hostile-crlf.pem")}));
 
-    let mut no_arn = rest(Some(pem("client.pem")));
+    let mut no_arn = rest_event(Some(&pem("client.pem")));
     no_arn.as_object_mut().unwrap().remove("methodArn");
     let Invocation::Error { body, .. } = api.invoke(&no_arn, TIMEOUT).unwrap() else { panic!("expected an error") };
     assert_eq!(body["errorType"], "MissingMethodArn");
@@ -174,7 +83,7 @@ fn one_process_answers_a_series_of_events() {
     assert!(matches!(not_an_event, Invocation::Error { .. }), "{not_an_event:?}");
 
     // Still the same process, still answering.
-    let again = response(api.invoke(&rest(Some(pem("client.pem"))), TIMEOUT).unwrap());
+    let again = response(api.invoke(&rest_event(Some(&pem("client.pem"))), TIMEOUT).unwrap());
     assert_eq!(again["context"], expected_context("client.pem"));
     let deadline = Instant::now() + TIMEOUT;
     while api.next_calls() < 10 && Instant::now() < deadline {
@@ -220,7 +129,7 @@ fn a_bad_config_fails_the_init_with_the_config_error_in_the_log() {
         ("{not json", "config is not valid JSON"),
     ] {
         let api = RuntimeApi::start().unwrap();
-        let function = Function::start(&api, config);
+        let function = Authorizer::start(&api, config);
         let (status, log) = function.wait_exit(TIMEOUT);
         assert_eq!(status, Some(1), "{config}: {log}");
         assert!(log.contains(error), "{config}: the log names the error {error:?}:\n{log}");
