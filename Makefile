@@ -9,7 +9,7 @@ PYTHON := $(VENV)/bin/python
 VENV_STAMP := $(VENV)/.requirements-installed
 CERTPROP_BIN := target/release/certprop
 
-.PHONY: venv build certs test node clean wasm demo sam-tools lambda
+.PHONY: venv build certs test node clean wasm demo sam-tools lambda bench
 
 ## venv: Python virtualenv with the test tools (reinstalled when requirements.txt changes)
 venv: $(VENV_STAMP)
@@ -63,6 +63,11 @@ test: venv node wasm lambda
 	cargo build --release --bin certprop --bin certprop-authorizer
 	cargo test --workspace --release
 	CERTPROP_BIN=$(CERTPROP_BIN) $(PYTHON) -m pytest -q tests/oracle
+
+## bench: core vs the AWS sample's Node logic, artifact sizes, Envoy RSS, Lambda start; writes BENCHMARKS.md
+bench: venv node wasm lambda
+	cargo build --release --bin certprop-authorizer
+	$(PYTHON) bench/run.py
 
 clean:
 	cargo clean
