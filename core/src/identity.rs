@@ -98,12 +98,14 @@ pub fn parse(input: &[u8]) -> Result<Identity, CertError> {
     if input.len() > MAX_INPUT_BYTES {
         return Err(CertError::TooLarge(input.len()));
     }
-    let der = if first_pem_block(input).is_some() {
-        pem_to_der(input)?
+    let der = if let Some(block) = first_pem_block(input) {
+        pem_to_der(input, block)?
     } else if input[0] == 0x30 {
         input.to_vec()
     } else if input.contains(&b'%') {
-        pem_to_der(&percent_decode_strict(input)?)?
+        let decoded = percent_decode_strict(input)?;
+        let block = first_pem_block(&decoded).ok_or(CertError::UnrecognizedFormat)?;
+        pem_to_der(&decoded, block)?
     } else {
         return Err(CertError::UnrecognizedFormat);
     };
@@ -111,20 +113,25 @@ pub fn parse(input: &[u8]) -> Result<Identity, CertError> {
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
+    memchr::memmem::find(haystack, needle)
 }
 
-/// Where the first certificate block's body starts, and its END line.
+/// Where the first certificate block's body starts, and its END line: the first `-----BEGIN `
+/// line whose label is one of [`PEM_LABELS`] (other blocks, such as a key, are skipped).
 fn first_pem_block(input: &[u8]) -> Option<(usize, &'static [u8])> {
-    PEM_LABELS
-        .iter()
-        .filter_map(|(begin, end)| find(input, begin).map(|at| (at, at + begin.len(), *end)))
-        .min_by_key(|(at, _, _)| *at)
-        .map(|(_, body, end)| (body, end))
+    const BEGIN: &[u8] = b"-----BEGIN ";
+    let mut from = 0;
+    while let Some(at) = find(&input[from..], BEGIN).map(|i| from + i) {
+        let rest = &input[at..];
+        if let Some((begin, end)) = PEM_LABELS.iter().find(|(begin, _)| rest.starts_with(begin)) {
+            return Some((at + begin.len(), *end));
+        }
+        from = at + BEGIN.len();
+    }
+    None
 }
 
-fn pem_to_der(input: &[u8]) -> Result<Vec<u8>, CertError> {
-    let (begin, end_line) = first_pem_block(input).ok_or(CertError::UnrecognizedFormat)?;
+fn pem_to_der(input: &[u8], (begin, end_line): (usize, &[u8])) -> Result<Vec<u8>, CertError> {
     let length = find(&input[begin..], end_line).ok_or(CertError::UnterminatedPem)?;
     let body: Vec<u8> = input[begin..begin + length].iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
     base64::engine::general_purpose::STANDARD.decode(body).map_err(|_| CertError::InvalidBase64)
@@ -239,7 +246,7 @@ impl Identity {
 
         let validity = cert.validity();
         let (not_before, not_after) = (validity.not_before.timestamp(), validity.not_after.timestamp());
-        if crate::rfc3339::format(not_before).is_none() || crate::rfc3339::format(not_after).is_none() {
+        if !crate::rfc3339::representable(not_before) || !crate::rfc3339::representable(not_after) {
             return Err(CertError::InvalidValidity);
         }
         let serial = positive_serial(cert.raw_serial()).to_vec();
@@ -503,6 +510,8 @@ mod tests {
         assert_eq!(parse(legacy.as_bytes()).unwrap(), id);
         let mixed = id.pem().replace("END CERTIFICATE", "END X509 CERTIFICATE");
         assert_eq!(parse(mixed.as_bytes()), Err(CertError::UnterminatedPem));
+        let after_a_key = format!("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n{}", id.pem());
+        assert_eq!(parse(after_a_key.as_bytes()).unwrap(), id);
         let garbage = include_bytes!("../../certs/garbage.pem");
         assert!(matches!(parse(garbage), Err(CertError::InvalidDer(_))));
     }

@@ -4,12 +4,21 @@ use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 use time::OffsetDateTime;
 
+/// 0000-01-01T00:00:00Z and 9999-12-31T23:59:59Z in seconds since the Unix epoch.
+const FIRST: i64 = -62_167_219_200;
+const LAST: i64 = 253_402_300_799;
+
+/// True when [`format`] can write this time (years 0 to 9999).
+pub fn representable(unix_seconds: i64) -> bool {
+    (FIRST..=LAST).contains(&unix_seconds)
+}
+
 /// Formats seconds since the Unix epoch as `2026-12-03T18:07:43Z`; `None` outside years 0–9999.
 pub fn format(unix_seconds: i64) -> Option<String> {
-    let at = OffsetDateTime::from_unix_timestamp(unix_seconds).ok()?;
-    if !(0..=9999).contains(&at.year()) {
+    if !representable(unix_seconds) {
         return None;
     }
+    let at = OffsetDateTime::from_unix_timestamp(unix_seconds).ok()?;
     at.format(format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z")).ok()
 }
 
@@ -27,6 +36,9 @@ mod tests {
         assert_eq!(format(0).unwrap(), "1970-01-01T00:00:00Z");
         assert_eq!(format(1_796_322_463).unwrap(), "2026-12-03T18:27:43Z");
         assert_eq!(format(253_402_300_800), None);
+        assert_eq!(format(LAST).unwrap(), "9999-12-31T23:59:59Z");
+        assert_eq!(format(FIRST).unwrap(), "0000-01-01T00:00:00Z");
+        assert_eq!(format(FIRST - 1), None);
     }
 
     #[test]
