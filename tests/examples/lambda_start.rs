@@ -13,11 +13,11 @@
 //! every 50 µs, so it is late by up to that much; a run where the poller did not get to run
 //! before the answer has no first-request time (`runs` lists the runs that have one).
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use certprop_tests::authorizer::rest_event;
+use certprop_tests::authorizer::{lambda_command, rest_event};
 use certprop_tests::runtime_api::{Invocation, RuntimeApi};
 use certprop_tests::{artifact, repo_root};
 use serde_json::{json, Value};
@@ -38,16 +38,8 @@ fn start_once(program: &str, args: &[String], event: &Value) -> Start {
     let asked = AtomicBool::new(false);
     let mut first_request = None;
     let started = Instant::now();
-    let mut child = Command::new(program)
+    let mut child = lambda_command(program.as_ref(), &api, CONFIG)
         .args(args)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("AWS_LAMBDA_RUNTIME_API", api.address())
-        .env("AWS_LAMBDA_FUNCTION_NAME", "certprop-authorizer")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_REGION", "us-east-1")
-        .env("CERTPROP_CONFIG", CONFIG)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

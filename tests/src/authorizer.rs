@@ -22,16 +22,7 @@ impl Authorizer {
     /// environment Lambda gives a function. Panics with a build hint if the binary is missing.
     pub fn start(api: &RuntimeApi, config: &str) -> Authorizer {
         let binary = artifact("release/certprop-authorizer", "cargo build --release -p certprop-authorizer");
-        let mut child = Command::new(binary)
-            .env_clear()
-            .env("AWS_LAMBDA_RUNTIME_API", api.address())
-            .env("AWS_LAMBDA_FUNCTION_NAME", "certprop-authorizer")
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/certprop-authorizer")
-            .env("AWS_LAMBDA_LOG_STREAM_NAME", "2026/12/03/[$LATEST]0123456789abcdef")
-            .env("AWS_REGION", "us-east-1")
-            .env("CERTPROP_CONFIG", config)
+        let mut child = lambda_command(binary.as_os_str(), api, config)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -80,6 +71,24 @@ impl Drop for Authorizer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `program` with only the environment Lambda gives a function (and `PATH`), its Runtime API at
+/// `api`, and `CERTPROP_CONFIG` = `config`.
+pub fn lambda_command(program: &std::ffi::OsStr, api: &RuntimeApi, config: &str) -> Command {
+    let mut command = Command::new(program);
+    command
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("AWS_LAMBDA_RUNTIME_API", api.address())
+        .env("AWS_LAMBDA_FUNCTION_NAME", "certprop-authorizer")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/certprop-authorizer")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "2026/12/03/[$LATEST]0123456789abcdef")
+        .env("AWS_REGION", "us-east-1")
+        .env("CERTPROP_CONFIG", config);
+    command
 }
 
 /// The built authorizer's answer to each event, all in one process with `config`:
