@@ -62,12 +62,33 @@ node:
 test: venv node wasm lambda
 	cargo build --release --bin certprop --bin certprop-authorizer
 	cargo test --workspace --release
+	cargo test --release --manifest-path fuzz/Cargo.toml --no-default-features
 	CERTPROP_BIN=$(CERTPROP_BIN) $(PYTHON) -m pytest -q tests/oracle
 
 ## bench: core vs the AWS sample's Node logic, artifact sizes, Envoy RSS, Lambda start; writes BENCHMARKS.md
 bench: venv node wasm lambda
 	cargo build --release --bin certprop-authorizer
 	$(PYTHON) bench/run.py
+
+## fuzz-tools: cargo-fuzz for the nightly toolchain
+.PHONY: fuzz fuzz-tools fuzz-corpus
+fuzz-tools:
+	rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+	cargo +nightly fuzz --version >/dev/null 2>&1 || cargo install cargo-fuzz --locked
+
+## fuzz: each target (parse, config, decide) for FUZZ_SECONDS, one libFuzzer process at a time; prints
+## executions and CPU seconds per target (fuzz/run.sh). make test only replays fuzz/corpus and fuzz/regressions
+FUZZ_SECONDS ?= 600
+fuzz: fuzz-tools
+	FUZZ_SECONDS=$(FUZZ_SECONDS) bash fuzz/run.sh
+
+## fuzz-corpus: seeds (certs/, cryptography_vectors, config examples) added to fuzz/corpus/, then minimized
+fuzz-corpus: venv fuzz-tools
+	rm -rf fuzz/seeds
+	$(PYTHON) fuzz/make_seeds.py fuzz/seeds
+	for t in parse config decide; do \
+	  mkdir -p fuzz/corpus/$$t && cp fuzz/seeds/$$t/* fuzz/corpus/$$t/ && cargo +nightly fuzz cmin $$t fuzz/corpus/$$t; \
+	done
 
 clean:
 	cargo clean
