@@ -44,7 +44,11 @@ impl IdentityCache {
 
     /// The entry for this digest.
     pub fn get(&self, digest: &str) -> Option<Parsed> {
-        self.entries.get(&digest.to_ascii_lowercase()).cloned()
+        // Envoy's digest is lowercase already: looked up without a copy.
+        if digest.bytes().any(|b| b.is_ascii_uppercase()) {
+            return self.entries.get(&digest.to_ascii_lowercase()).cloned();
+        }
+        self.entries.get(digest).cloned()
     }
 
     /// Remembers `parsed` for `digest`, evicting the oldest entry when full.

@@ -6,10 +6,10 @@
 //! on_configure:  plugin configuration ──► certprop::Config::from_json ──► Rc<Config>
 //!                (error: log it, return false: Envoy refuses the filter)
 //!
-//! per request:   request headers ─┬─► x-forwarded-client-cert Cert= (read before it is stripped)
-//!                                 └─► remove Config::headers_to_strip (any case, every copy)
-//!                connection.sha256_peer_certificate_digest ──► IdentityCache hit?
-//!                   miss: connection.peer_certificate (PEM), else XFCC Cert= ──► certprop::parse
+//! per request:   connection.sha256_peer_certificate_digest ──► IdentityCache hit?
+//!                   miss: connection.peer_certificate (PEM), else x-forwarded-client-cert Cert=
+//!                         (read before it is stripped) ──► certprop::parse
+//!                remove Config::headers_to_strip (any case, every copy)
 //!                certprop::decide(identity, config, host time)
 //!                   Allow { headers } ──► set each header, continue
 //!                   Deny { reason }   ──► local 403 {"error":"forbidden","reason":"…"}
@@ -21,6 +21,13 @@
 //!
 //! Start reading at [`Request::on_http_request_headers`]. [`metrics`] lists the counters, [`cache`]
 //! the per-VM identity cache, [`xfcc`] the header format.
+//!
+//! Every host call and copy is paid on every request, so a request whose certificate is in the
+//! cache makes few: the digest, the time, one lookup per configured identity header (a client
+//! rarely sends one; only then is the whole header list copied in, to count the copies), the
+//! headers set and two counters. Debug logs are formatted only where the host logs at debug: the
+//! filter reads the host's level in `on_configure`, so a level changed later at run time applies
+//! from the next configuration.
 //!
 //! No request path panics: absent host data is `None`, and the core returns every failure as a
 //! value. A panic in a proxy-wasm filter kills the VM and fails every later request.
@@ -73,6 +80,10 @@ impl RootContext for Plugin {
         // Here rather than in on_vm_start, which Envoy calls only for the first plugin of a shared
         // VM; defining a counter again returns the same one.
         self.metrics = Rc::new(Metrics::define());
+        // A debug log costs a format and a host call per request even where the host drops it.
+        if let Ok(level) = proxy_wasm::hostcalls::get_log_level() {
+            proxy_wasm::set_log_level(level);
+        }
         let text = match self.get_plugin_configuration() {
             None => String::from("{}"),
             Some(bytes) => match String::from_utf8(bytes) {
@@ -130,9 +141,8 @@ impl HttpContext for Request {
             self.send_http_response(503, vec![("content-type", "application/json")], Some(b"{\"error\":\"unavailable\"}"));
             return Action::Pause;
         };
-        let request_headers = self.get_http_request_headers_bytes();
-        let certificate = self.client_certificate(&request_headers);
-        self.strip(&config, &request_headers);
+        let certificate = self.client_certificate();
+        self.strip(&config);
         let decision = match certificate {
             None => certprop::decide_without_certificate(&config),
             Some(Parsed::Malformed) => Decision::Deny { reason: DenyReason::MalformedCertificate },
@@ -160,7 +170,7 @@ impl HttpContext for Request {
 
 impl Request {
     /// The parsed client certificate of this request, `None` when it has none.
-    fn client_certificate(&self, request_headers: &[(String, Vec<u8>)]) -> Option<Parsed> {
+    fn client_certificate(&self) -> Option<Parsed> {
         let digest = self.property_text(&PEER_CERTIFICATE_DIGEST).filter(|d| !d.is_empty());
         if let Some(digest) = &digest {
             let cached = self.cache.try_borrow().ok().and_then(|cache| cache.get(digest));
@@ -174,7 +184,8 @@ impl Request {
         let parsed = if let Some(pem) = self.get_property(PEER_CERTIFICATE.to_vec()).filter(|p| !p.is_empty()) {
             parse(&pem)
         } else {
-            let cert = request_headers
+            let cert = self
+                .get_http_request_headers_bytes()
                 .iter()
                 .rev()
                 .filter(|(name, _)| name.eq_ignore_ascii_case(XFCC))
@@ -202,23 +213,23 @@ impl Request {
         Some(parsed)
     }
 
-    /// Removes every copy, in any case, of the headers the config strips.
-    fn strip(&self, config: &Config, request_headers: &[(String, Vec<u8>)]) {
-        let mut removed: Vec<&str> = Vec::new();
-        for (name, _) in request_headers {
-            let stripped = config.headers_to_strip().iter().any(|s| s.eq_ignore_ascii_case(name));
-            if !stripped {
-                continue;
-            }
+    /// Removes every copy, in any case, of the headers the config strips (the host matches names
+    /// in any case and removes every copy). A configured identity header is looked up first: it is
+    /// rarely there, and when it is, its copies count as spoofed. Other `strip` entries are removed
+    /// without a look.
+    fn strip(&self, config: &Config) {
+        for name in config.headers_to_strip() {
             if config.headers().iter().any(|h| h.name.eq_ignore_ascii_case(name)) {
-                self.metrics.spoofed_header_stripped();
+                if self.get_http_request_header_bytes(name).is_none() {
+                    continue;
+                }
+                let request_headers = self.get_http_request_headers_bytes();
+                let copies = request_headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).count();
+                for _ in 0..copies {
+                    self.metrics.spoofed_header_stripped();
+                }
+                log::debug!("certprop: removing request header {name} ({copies} sent)");
             }
-            if !removed.iter().any(|r| r.eq_ignore_ascii_case(name)) {
-                removed.push(name);
-            }
-        }
-        for name in removed {
-            log::debug!("certprop: removing request header {name}");
             self.remove_http_request_header(name);
         }
     }
