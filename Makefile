@@ -65,10 +65,18 @@ test: venv node wasm lambda
 	cargo test --release --manifest-path fuzz/Cargo.toml --no-default-features
 	CERTPROP_BIN=$(CERTPROP_BIN) $(PYTHON) -m pytest -q tests/oracle
 
-## bench: core vs the AWS sample's Node logic, artifact sizes, Envoy RSS, Lambda start; writes BENCHMARKS.md
-bench: venv node wasm lambda
+## oha: the HTTP load generator for the Envoy benchmark (it takes client certificates), in .tools
+OHA := .tools/bin/oha
+OHA_VERSION := 1.16.0
+$(OHA):
+	cargo install --root .tools oha --version $(OHA_VERSION) --locked
+
+## bench: core vs the AWS sample's Node logic, Envoy under load (oha), artifact sizes, Envoy RSS, Lambda start;
+## writes BENCHMARKS.md
+bench: venv node wasm lambda $(OHA)
 	cargo build --release --bin certprop-authorizer
-	$(PYTHON) bench/run.py
+	cargo build --release --target wasm32-wasip1 -p certprop-bench-trivial-filter
+	OHA=$(OHA) $(PYTHON) bench/run.py
 
 ## fuzz-tools: cargo-fuzz for the nightly toolchain
 .PHONY: fuzz fuzz-tools fuzz-corpus
