@@ -6,6 +6,8 @@
 #![forbid(unsafe_code)]
 
 pub mod authorizer;
+pub mod envoy;
+pub mod mtls_client;
 pub mod proxy_wasm_host;
 pub mod runtime_api;
 
