@@ -50,6 +50,7 @@ demo: venv wasm
 ## certs: regenerate certs/ (new keys, serials and fingerprints)
 certs: venv
 	$(PYTHON) certs/make_certs.py
+	$(PYTHON) certs/make_hostile.py
 
 ## node: Node.js is the oracle for the aws-sample subject format; curl is the Envoy tests' mTLS client
 node:

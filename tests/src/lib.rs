@@ -7,6 +7,7 @@
 
 pub mod authorizer;
 pub mod envoy;
+pub mod hostile;
 pub mod mtls_client;
 pub mod proxy_wasm_host;
 pub mod runtime_api;

@@ -32,6 +32,12 @@ const CERTPROP_ONLY_REJECTS: &[(&str, &str)] = &[
     ),
     ("badasn1time.pem", "a validity time that is not valid DER (UTCTime without seconds): refused, not guessed"),
     ("invalid_version.pem", "X.509 version field 7: certprop reads v1 to v3 only"),
+    (
+        "duplicate-san-extension.pem",
+        "two subjectAltName extensions (certs/hostile): which names are the client's? RFC 5280 allows one; \
+         certprop refuses, OpenSSL reads the subject (Envoy refuses it in the handshake)",
+    ),
+    ("duplicate-eku-extension.pem", "two extendedKeyUsage extensions (certs/hostile): as above"),
 ];
 
 /// Vector files that Node (OpenSSL) refuses and certprop reads, and why.
