@@ -288,10 +288,11 @@ def load_part() -> dict:
     certprop_served = served["certprop"] + served["certprop-policy"]
     if allowed < certprop_served:
         sys.exit(f"bench: certprop allowed {allowed} requests, its listeners answered {certprop_served} with 200")
-    version = subprocess.run([envoy, "--version"], capture_output=True, text=True).stdout.split()
+    # `PATH  version: COMMIT/1.40.0/Clean/RELEASE/BoringSSL`: the release number.
+    version = subprocess.run([envoy, "--version"], capture_output=True, text=True).stdout.partition("version:")[2]
     return {"listeners": listeners, "runs": runs, "allowed": allowed, "certprop_served": certprop_served,
             "load_average": load_average,
-            "envoy": next((word for word in version if word.count("/") >= 2), "?")}
+            "envoy": (version.strip().split("/") + ["?", "?"])[1]}
 
 
 def load_figures(load: dict) -> dict:
@@ -447,7 +448,7 @@ def load_report(load: dict) -> list[str]:
     lines = [
         "## 2. Envoy under load",
         "",
-        f"One Envoy ({load['envoy']}, `--concurrency 1`) with one listener per HTTP filter chain, each with the TLS",
+        f"One Envoy {load['envoy']} (`--concurrency 1`) with one listener per HTTP filter chain, each with the TLS",
         "settings of `envoy/envoy.yaml` (client certificate required, verified against certs/ca.pem). Every listener",
         "answers with a `direct_response` 200 and has no upstream: the work that differs between listeners is the",
         "filter chain alone (a backend would add the same cost to every row and blur the difference).",
@@ -474,7 +475,7 @@ def load_report(load: dict) -> list[str]:
         lines.append(f"- {mode}: `oha {' '.join(oha_command(flags, seconds, 'https://127.0.0.1:PORT/')[1:])}`")
     lines += [
         "",
-        f"Per mode, {LOAD_WARM_UP_SECONDS} s of warm-up per listener, then {LOAD_ROUNDS} rounds; a round runs every "
+        f"Per mode, {LOAD_WARM_UP_SECONDS} s of warm-up per listener, then {LOAD_ROUNDS} rounds; a round runs every",
         "listener once, one after the other, starting one listener further on each round. Envoy and oha share",
         f"the machine's {os.cpu_count()} cores. Figures are medians over the rounds; a share is the median of the",
         "per-round ratios (a listener against the no-filter and the trivial-filter run of the same round).",
