@@ -9,7 +9,7 @@ PYTHON := $(VENV)/bin/python
 VENV_STAMP := $(VENV)/.requirements-installed
 CERTPROP_BIN := target/release/certprop
 
-.PHONY: venv build certs test node clean wasm demo sam-tools lambda bench
+.PHONY: venv build certs test node clean wasm wasm-trap demo sam-tools lambda bench
 
 ## venv: Python virtualenv with the test tools (reinstalled when requirements.txt changes)
 venv: $(VENV_STAMP)
@@ -29,6 +29,14 @@ wasm:
 	rustup target add wasm32-wasip1
 	cargo build --release --target wasm32-wasip1 -p certprop-filter
 	@echo "$(WASM): $$(stat -c %s $(WASM)) bytes"
+
+## wasm-trap: a test-only filter that panics on the header x-certprop-test-trap (feature test-trap), in its
+## own target dir so that it never replaces the real one; tests/tests/envoy_faults.rs loads it into Envoy
+WASM_TRAP := target/trap/wasm32-wasip1/release/certprop_filter.wasm
+wasm-trap:
+	rustup target add wasm32-wasip1
+	cargo build --release --target wasm32-wasip1 -p certprop-filter --features test-trap --target-dir target/trap
+	@echo "$(WASM_TRAP): $$(stat -c %s $(WASM_TRAP)) bytes"
 
 ## sam-tools: the SAM CLI, cfn-lint and cargo-lambda (with zig), installed into .venv from requirements.txt
 SAM_ENV := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0
@@ -60,7 +68,7 @@ node:
 
 ## test: Rust tests (the wasm filter, the CLI, the Lambda binary and its arm64 bootstrap built first: the
 ## artifact tests use them), then the oracle tests
-test: venv node wasm lambda
+test: venv node wasm wasm-trap lambda
 	cargo build --release --bin certprop --bin certprop-authorizer
 	cargo test --workspace --release
 	cargo test --release --manifest-path fuzz/Cargo.toml --no-default-features

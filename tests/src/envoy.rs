@@ -30,7 +30,7 @@ const ADMIN_PORT: &str = "port_value: 9901";
 const BACKEND_PORT: &str = "port_value: 8081";
 const ALLOW_EXPIRED: &str = "allow_expired_certificate: false";
 const REQUIRE_CLIENT_CERTIFICATE: &str = "require_client_certificate: true";
-const FAILURE_POLICY: &str = "failure_policy: FAIL_CLOSED";
+const FAILURE_POLICY: &str = "failure_policy: FAIL_RELOAD";
 const FILTER_FILE: &str = "filename: target/wasm32-wasip1/release/certprop_filter.wasm";
 
 /// `.venv/bin/envoy`, or a panic that says how to install it.

@@ -30,7 +30,9 @@
 //! from the next configuration.
 //!
 //! No request path panics: absent host data is `None`, and the core returns every failure as a
-//! value. A panic in a proxy-wasm filter kills the VM and fails every later request.
+//! value. A panic in a proxy-wasm filter kills the VM and fails every later request. (The one
+//! exception is the test-only feature `test-trap`, which panics on [`TRAP_HEADER`] so that tests
+//! can check how Envoy fails; `make wasm-trap` builds it apart from the real filter.)
 
 #![deny(unsafe_code)]
 
@@ -133,8 +135,14 @@ pub struct Request {
 
 impl Context for Request {}
 
+/// The request header that makes a `test-trap` build panic.
+#[cfg(feature = "test-trap")]
+pub const TRAP_HEADER: &str = "x-certprop-test-trap";
+
 impl HttpContext for Request {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        #[cfg(feature = "test-trap")]
+        self.trap_on_magic_header();
         let Some(config) = self.config.clone() else {
             // Envoy does not run a filter whose on_configure failed; refuse rather than pass unchecked.
             log::error!("certprop: request before a valid configuration; refusing it");
@@ -169,6 +177,15 @@ impl HttpContext for Request {
 }
 
 impl Request {
+    /// Panics (the VM traps) when the request has [`TRAP_HEADER`]: test builds only.
+    #[cfg(feature = "test-trap")]
+    #[allow(clippy::panic)]
+    fn trap_on_magic_header(&self) {
+        if self.get_http_request_header(TRAP_HEADER).is_some() {
+            panic!("certprop test-trap build: {TRAP_HEADER} received");
+        }
+    }
+
     /// The parsed client certificate of this request, `None` when it has none.
     fn client_certificate(&self) -> Option<Parsed> {
         let digest = self.property_text(&PEER_CERTIFICATE_DIGEST).filter(|d| !d.is_empty());
