@@ -12,6 +12,7 @@
 //!  Allow{headers} ──► REST: IAM Allow on methodArn, principalId, context {clientCertSub: …}
 //!                     HTTP: {isAuthorized: true, context: {clientCertSub: …}}
 //!  Deny{missing_certificate} ──► error "Unauthorized" (API Gateway answers 401)
+//!  AuthorizerEvent::Unreadable (wrong field types, not JSON) ──► error "Unauthorized" as well
 //!  Deny{other reason} ──► REST: IAM Deny, HTTP: {isAuthorized: false} (403); context {denyReason}
 //!                              │
 //!  API Gateway maps context.authorizer.<key> to each configured header ──► backend
@@ -28,7 +29,7 @@
 //! and failing that the SHA-256 fingerprint of its DER in lowercase hex.
 //!
 //! Start reading at [`authorize`]; `main.rs` only reads `CERTPROP_CONFIG` once with
-//! [`config_from_env`] and hands [`authorize`] to `lambda_runtime::run`. Each decision is logged
+//! [`config_from_env`] and hands [`authorize`] to the Lambda runtime. Each decision is logged
 //! as one JSON line (decision, reason, subject, serial, fingerprint; never the PEM).
 
 #![forbid(unsafe_code)]
@@ -63,6 +64,10 @@ pub enum AuthorizerEvent {
     Rest(Box<ApiGatewayCustomAuthorizerRequestTypeRequest>),
     /// HTTP API authorizer, payload format 2.0: certificate at `requestContext.authentication.clientCert`.
     Http(Box<ApiGatewayV2CustomAuthorizerV2Request>),
+    /// Not an authorizer event of either shape (not an object, a field of the wrong type, not
+    /// JSON at all: see [`non_json_as_null`]), with why. API Gateway never sends one; it is
+    /// answered `Unauthorized`, never with an error that API Gateway would turn into a 500.
+    Unreadable(String),
 }
 
 /// What the authorizer answers API Gateway.
@@ -112,6 +117,10 @@ pub async fn authorize(
     now: SystemTime,
 ) -> Result<AuthorizerResponse, AuthorizerError> {
     let api = event.api();
+    if let AuthorizerEvent::Unreadable(error) = &event {
+        tracing::warn!(api, error = %error, "not an authorizer event: answering Unauthorized");
+        return Err(AuthorizerError::Unauthorized);
+    }
     let parsed = event.client_cert_pem().map(|pem| certprop::parse(pem.as_bytes()));
     let decision = match &parsed {
         None => certprop::decide_without_certificate(config),
@@ -148,6 +157,7 @@ pub async fn authorize(
             response.context = context;
             Ok(AuthorizerResponse::Http(response))
         }
+        AuthorizerEvent::Unreadable(_) => Err(AuthorizerError::Unauthorized),
     }
 }
 
@@ -195,11 +205,12 @@ fn log_decision(api: &'static str, decision: &Decision, identity: Option<&Identi
 }
 
 impl AuthorizerEvent {
-    /// `"rest"` or `"http"`, as logged.
+    /// `"rest"`, `"http"` or `"unreadable"`, as logged.
     pub fn api(&self) -> &'static str {
         match self {
             AuthorizerEvent::Rest(_) => "rest",
             AuthorizerEvent::Http(_) => "http",
+            AuthorizerEvent::Unreadable(_) => "unreadable",
         }
     }
 
@@ -212,6 +223,7 @@ impl AuthorizerEvent {
             AuthorizerEvent::Http(event) => {
                 event.request_context.authentication.as_ref()?.client_cert.as_ref()?.client_cert_pem.as_deref()
             }
+            AuthorizerEvent::Unreadable(_) => None,
         };
         pem.filter(|pem| !pem.trim().is_empty())
     }
@@ -229,6 +241,18 @@ const CALLER_FIELDS: [&str; 7] = [
     "cookies",
     "identitySource",
 ];
+
+/// For the runtime: an invocation whose payload is not JSON gets `null` instead, which reads as
+/// [`AuthorizerEvent::Unreadable`] and is answered `Unauthorized`. (Left alone, lambda_runtime
+/// reports a deserialization error, which API Gateway turns into a 500.)
+pub fn non_json_as_null(mut invocation: lambda_runtime::LambdaInvocation) -> lambda_runtime::LambdaInvocation {
+    // A full parse, as the event's own will be: skipping values would not check their UTF-8.
+    if serde_json::from_slice::<serde_json::Value>(&invocation.body).is_err() {
+        tracing::warn!(bytes = invocation.body.len(), "the invocation payload is not JSON");
+        invocation.body = "null".into();
+    }
+    invocation
+}
 
 impl<'de> Deserialize<'de> for AuthorizerEvent {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -249,10 +273,10 @@ impl<'de> Deserialize<'de> for AuthorizerEvent {
                         object.remove(field);
                     }
                 }
-                typed(value).map_err(|_| {
+                Ok(typed(value).unwrap_or_else(|_| {
                     let kind = if http { "HTTP API (payload 2.0)" } else { "REST API REQUEST" };
-                    serde::de::Error::custom(format!("not an API Gateway {kind} authorizer event: {first}"))
-                })
+                    AuthorizerEvent::Unreadable(format!("not an API Gateway {kind} authorizer event: {first}"))
+                }))
             }
         }
     }

@@ -1,5 +1,6 @@
 //! The `certprop-authorizer` binary (`bootstrap` on `provided.al2023`): reads `CERTPROP_CONFIG`
-//! once at cold start and hands [`certprop_authorizer::authorize`] to `lambda_runtime::run`.
+//! once at cold start and hands [`certprop_authorizer::authorize`] to the Lambda runtime (with
+//! `lambda_runtime::run`'s tracing layer, and [`certprop_authorizer::non_json_as_null`] in front).
 //! A config the core rejects fails the init: the ConfigError is logged and the process exits
 //! with status 1 before it asks for an event, so Lambda reports `Runtime.ExitError`.
 
@@ -10,7 +11,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use certprop_authorizer::{authorize, config_from_env, AuthorizerEvent};
+use certprop_authorizer::{authorize, config_from_env, non_json_as_null, AuthorizerEvent};
 use lambda_runtime::{service_fn, LambdaEvent};
 
 #[tokio::main(flavor = "current_thread")]
@@ -33,7 +34,10 @@ async fn main() -> ExitCode {
         let config = Arc::clone(&config);
         async move { authorize(&config, event.payload, SystemTime::now()).await }
     });
-    match lambda_runtime::run(handler).await {
+    let runtime = lambda_runtime::Runtime::new(handler)
+        .layer(lambda_runtime::layers::TracingLayer::new())
+        .layer(lambda_runtime::tower::util::MapRequestLayer::new(non_json_as_null));
+    match runtime.run().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(error = %error, "Lambda runtime stopped");

@@ -89,12 +89,17 @@ impl RuntimeApi {
 
     /// Queues `event`, waits for the function's answer to it.
     pub fn invoke(&self, event: &serde_json::Value, timeout: Duration) -> Result<Invocation, String> {
+        let body = serde_json::to_vec(event).map_err(|e| e.to_string())?;
+        self.invoke_bytes(body, timeout)
+    }
+
+    /// Queues a payload as it is (not JSON, say), waits for the function's answer to it.
+    pub fn invoke_bytes(&self, body: Vec<u8>, timeout: Duration) -> Result<Invocation, String> {
         let id = {
             let mut next = self.next_id.lock().unwrap_or_else(|p| p.into_inner());
             *next += 1;
             format!("00000000-0000-4000-8000-{:012}", *next)
         };
-        let body = serde_json::to_vec(event).map_err(|e| e.to_string())?;
         let deadline = Instant::now() + timeout;
         let mut state = self.shared.lock();
         state.queue.push_back((id.clone(), body));
