@@ -236,6 +236,10 @@ def cases(signer: Signer) -> list[dict]:
         extensions.extend(extra)
         return signer.certificate(subject, extensions, serial)
 
+    def cn_leaf(cn: str, **kwargs):
+        """A leaf with subject O=Hostile Test, CN=cn."""
+        return leaf(simple_name((O, UTF8, b"Hostile Test"), (CN, UTF8, cn.encode())), **kwargs)
+
     base = leaf(simple_name((C, PRINTABLE, b"US"), (O, UTF8, b"Hostile Test"), (CN, UTF8, b"hostile-base")))
     add("baseline", "an ordinary certificate made the same way as every case below (the control)", ALLOW, base)
 
@@ -321,8 +325,8 @@ def cases(signer: Signer) -> list[dict]:
         "huge-san-100-dns",
         "100 DNS SANs: the comma-joined raw header is about 3 KB",
         ALLOW,
-        leaf(
-            simple_name((O, UTF8, b"Hostile Test"), (CN, UTF8, b"huge-san-100-dns")),
+        cn_leaf(
+            "huge-san-100-dns",
             sans=[(2, f"host-{i:03d}.hostile.example.org".encode()) for i in range(100)],
         ),
     )
@@ -330,8 +334,8 @@ def cases(signer: Signer) -> list[dict]:
         "huge-san-600-dns",
         "600 DNS SANs: the comma-joined raw header would be over the limit",
         everywhere("deny:header_too_large"),
-        leaf(
-            simple_name((O, UTF8, b"Hostile Test"), (CN, UTF8, b"huge-san-600-dns")),
+        cn_leaf(
+            "huge-san-600-dns",
             sans=[(2, f"host-{i:03d}.hostile.example.org".encode()) for i in range(600)],
         ),
     )
@@ -341,8 +345,8 @@ def cases(signer: Signer) -> list[dict]:
         "san-dns-crlf",
         "a DNS SAN holding CR LF and a header line (ASCII, so kept as it is): the raw DNS header is refused",
         everywhere("deny:unsafe_header_value"),
-        leaf(
-            simple_name((O, UTF8, b"Hostile Test"), (CN, UTF8, b"san-dns-crlf")),
+        cn_leaf(
+            "san-dns-crlf",
             sans=[(2, b"a.example.org\r\nX-Injected: yes")],
         ),
     )
@@ -350,8 +354,8 @@ def cases(signer: Signer) -> list[dict]:
         "san-uri-spiffe-crlf",
         "the only URI SAN is spiffe://… with CR LF in it: the raw SPIFFE ID header is refused",
         everywhere("deny:unsafe_header_value"),
-        leaf(
-            simple_name((O, UTF8, b"Hostile Test"), (CN, UTF8, b"san-uri-spiffe-crlf")),
+        cn_leaf(
+            "san-uri-spiffe-crlf",
             sans=[(6, b"spiffe://example.org/ns/x\r\nX-Injected: yes")],
         ),
     )
@@ -359,8 +363,8 @@ def cases(signer: Signer) -> list[dict]:
         "san-two-spiffe-uris",
         "two spiffe:// URI SANs: no SPIFFE ID (ambiguous), so no SPIFFE header",
         ALLOW,
-        leaf(
-            simple_name((O, UTF8, b"Hostile Test"), (CN, UTF8, b"san-two-spiffe-uris")),
+        cn_leaf(
+            "san-two-spiffe-uris",
             sans=[(6, b"spiffe://example.org/ns/a/sa/one"), (6, b"spiffe://evil.example/ns/b/sa/two")],
         ),
         headers=["x-client-cert-sub", "x-client-cert-cn", "x-client-cert-serial", "x-client-cert-sha256"],
@@ -389,30 +393,21 @@ def cases(signer: Signer) -> list[dict]:
 
     # Serial numbers.
     serial_name = simple_name((O, UTF8, b"Hostile Test"), (CN, UTF8, b"serial"))
-    add(
-        "serial-negative",
-        "serial INTEGER 0x80 0x01 … (negative; RFC 5280 says positive, parsers must cope)",
-        ALLOW,
-        leaf(serial_name, serial=b"\x80\x01\x02\x03\x04\x05\x06\x07"),
-    )
-    add(
-        "serial-20-octets",
-        "a 20-octet serial with the high bit set (21 content octets with the 00 that keeps it positive)",
-        ALLOW,
-        leaf(serial_name, serial=b"\x00" + b"\xfe" * 20),
-    )
-    add(
-        "serial-zero",
-        "serial 0: its hex is 00, still a header",
-        ALLOW,
-        leaf(serial_name, serial=b"\x00"),
-    )
-    add(
-        "serial-32-octets",
-        "a 32-octet serial (over RFC 5280's 20)",
-        ALLOW,
-        leaf(serial_name, serial=b"\x7f" + b"\x11" * 31),
-    )
+    for case_name, what, serial in [
+        (
+            "serial-negative",
+            "serial INTEGER 0x80 0x01 … (negative; RFC 5280 says positive, parsers must cope)",
+            b"\x80\x01\x02\x03\x04\x05\x06\x07",
+        ),
+        (
+            "serial-20-octets",
+            "a 20-octet serial with the high bit set (21 content octets with the 00 that keeps it positive)",
+            b"\x00" + b"\xfe" * 20,
+        ),
+        ("serial-zero", "serial 0: its hex is 00, still a header", b"\x00"),
+        ("serial-32-octets", "a 32-octet serial (over RFC 5280's 20)", b"\x7f" + b"\x11" * 31),
+    ]:
+        add(case_name, what, ALLOW, leaf(serial_name, serial=serial))
 
     # Empty subjects.
     add(
@@ -430,94 +425,75 @@ def cases(signer: Signer) -> list[dict]:
         headers=["x-client-cert-serial", "x-client-cert-sha256"],
     )
 
-    # Inputs that are not a certificate (or not only one): what an edge might be handed.
+    # Inputs that are not a certificate (or not only one): what an edge might be handed. None is
+    # a certificate a TLS client can present, so Envoy gets each as a client's own XFCC instead.
+    as_xfcc = "spoofed_xfcc_ignored"
     junk = random.Random(6).randbytes(64)
-    add(
-        "pem-garbage-around",
-        "text, binary noise and a stray END line before the PEM block, noise after it",
-        {"core": "allow", "wasm": "allow", "envoy": "spoofed_xfcc_ignored"},
-        b"garbage before\n\x00\x01\xfe\n-----END CERTIFICATE-----\n" + junk + b"\n" + pem(base) + junk + b"\ntrailer\n",
-        kind="txt",
-    )
-    add(
-        "pem-garbage-block-first",
-        "a CERTIFICATE block of random bytes before the real one: the first block is the leaf, so malformed",
-        {"core": malformed, "wasm": malformed, "envoy": "spoofed_xfcc_ignored"},
-        pem(random.Random(7).randbytes(300)) + pem(base),
-        kind="txt",
-    )
     ca_pem = (CERTS / "ca.pem").read_bytes()
-    add(
-        "chain-with-garbage",
-        "leaf, then a CERTIFICATE block of random bytes, then the CA: the leaf is used",
-        {"core": "allow", "wasm": "allow", "envoy": "spoofed_xfcc_ignored"},
-        pem(base) + pem(random.Random(8).randbytes(200)) + ca_pem,
-        kind="txt",
-    )
-    add(
-        "pem-bad-base64",
-        "a CERTIFICATE block whose body has characters outside base64",
-        {"core": malformed, "wasm": malformed, "envoy": "spoofed_xfcc_ignored"},
-        pem(base).replace(b"\n", b"\n*!", 2),
-        kind="txt",
-    )
-    add(
-        "pem-unterminated",
-        "a BEGIN line and a body without the END line",
-        {"core": malformed, "wasm": malformed, "envoy": "spoofed_xfcc_ignored"},
-        pem(base).rsplit(b"-----END", 1)[0],
-        kind="txt",
-    )
-    add(
-        "pem-truncated-der",
-        "valid PEM armour around the first half of the DER",
-        {"core": malformed, "wasm": malformed, "envoy": "spoofed_xfcc_ignored"},
-        pem(base[: len(base) // 2]),
-        kind="txt",
-    )
+    for case_name, what, data, kind in [
+        (
+            "pem-garbage-around",
+            "text, binary noise and a stray END line before the PEM block, noise after it",
+            b"garbage before\n\x00\x01\xfe\n-----END CERTIFICATE-----\n"
+            + junk
+            + b"\n"
+            + pem(base)
+            + junk
+            + b"\ntrailer\n",
+            "txt",
+        ),
+        (
+            "chain-with-garbage",
+            "leaf, then a CERTIFICATE block of random bytes, then the CA: the leaf is used",
+            pem(base) + pem(random.Random(8).randbytes(200)) + ca_pem,
+            "txt",
+        ),
+    ]:
+        add(case_name, what, {"core": "allow", "wasm": "allow", "envoy": as_xfcc}, data, kind=kind)
     urlenc = urllib.parse.quote(pem(base).decode("ascii"), safe="")
-    add(
-        "urlenc-bad-escape",
-        "URL-encoded PEM (as in XFCC Cert=) with a %ZZ escape",
-        {"core": malformed, "wasm": malformed, "envoy": "spoofed_xfcc_ignored"},
-        (urlenc[:40] + "%ZZ" + urlenc[40:]).encode(),
-        kind="urlenc",
-    )
-    add(
-        "urlenc-truncated-escape",
-        "URL-encoded PEM that ends in the middle of an escape (%0)",
-        {"core": malformed, "wasm": malformed, "envoy": "spoofed_xfcc_ignored"},
-        (urlenc + "%0").encode(),
-        kind="urlenc",
-    )
-    add(
-        "urlenc-encoded-nul",
-        "URL-encoded PEM with %00 and %0D%0A spliced into the base64 body",
-        {"core": malformed, "wasm": malformed, "envoy": "spoofed_xfcc_ignored"},
-        (urlenc[:120] + "%00%0D%0AX-Injected%3A%20yes" + urlenc[120:]).encode(),
-        kind="urlenc",
-    )
-    add(
-        "der-truncated",
-        "the DER cut in half",
-        {"core": malformed, "wasm": malformed, "envoy": "spoofed_xfcc_ignored"},
-        base[: len(base) // 2],
-        kind="der",
-    )
-    add(
-        "der-trailing-bytes",
-        "the DER followed by 16 more bytes",
-        {"core": malformed, "wasm": malformed, "envoy": "spoofed_xfcc_ignored"},
-        base + b"\x00" * 8 + b"\x30\x03\x02\x01\x01" + b"\x00\x00\x00",
-        kind="der",
-    )
-    add(
-        "der-huge-length",
-        "an outer SEQUENCE that claims 4 GiB",
-        {"core": malformed, "wasm": malformed, "envoy": "spoofed_xfcc_ignored"},
-        b"\x30\x84\xff\xff\xff\xff" + base[4:],
-        kind="der",
-    )
+    for case_name, what, data, kind in [
+        (
+            "pem-garbage-block-first",
+            "a CERTIFICATE block of random bytes before the real one: the first block is the leaf, so malformed",
+            pem(random.Random(7).randbytes(300)) + pem(base),
+            "txt",
+        ),
+        (
+            "pem-bad-base64",
+            "a CERTIFICATE block whose body has characters outside base64",
+            pem(base).replace(b"\n", b"\n*!", 2),
+            "txt",
+        ),
+        ("pem-unterminated", "a BEGIN line and a body without the END line", pem(base).rsplit(b"-----END", 1)[0], "txt"),
+        ("pem-truncated-der", "valid PEM armour around the first half of the DER", pem(base[: len(base) // 2]), "txt"),
+        (
+            "urlenc-bad-escape",
+            "URL-encoded PEM (as in XFCC Cert=) with a %ZZ escape",
+            (urlenc[:40] + "%ZZ" + urlenc[40:]).encode(),
+            "urlenc",
+        ),
+        (
+            "urlenc-truncated-escape",
+            "URL-encoded PEM that ends in the middle of an escape (%0)",
+            (urlenc + "%0").encode(),
+            "urlenc",
+        ),
+        (
+            "urlenc-encoded-nul",
+            "URL-encoded PEM with %00 and %0D%0A spliced into the base64 body",
+            (urlenc[:120] + "%00%0D%0AX-Injected%3A%20yes" + urlenc[120:]).encode(),
+            "urlenc",
+        ),
+        ("der-truncated", "the DER cut in half", base[: len(base) // 2], "der"),
+        (
+            "der-trailing-bytes",
+            "the DER followed by 16 more bytes",
+            base + b"\x00" * 8 + b"\x30\x03\x02\x01\x01" + b"\x00\x00\x00",
+            "der",
+        ),
+        ("der-huge-length", "an outer SEQUENCE that claims 4 GiB", b"\x30\x84\xff\xff\xff\xff" + base[4:], "der"),
+    ]:
+        add(case_name, what, {"core": malformed, "wasm": malformed, "envoy": as_xfcc}, data, kind=kind)
     return out
 
 

@@ -105,7 +105,9 @@ fn the_manifest_names_thirty_or_more_cases_each_with_a_file() {
         assert!(case.path.exists(), "{}: {} is missing", case.name, case.path.display());
         assert_eq!(case.core, case.wasm, "{}: the filter decides what the core decides", case.name);
         match &case.envoy {
-            Expected::SpoofedXfccIgnored => assert_ne!(case.kind, "pem", "{}: a PEM certificate is presented", case.name),
+            Expected::SpoofedXfccIgnored => {
+                assert_ne!(case.kind, "pem", "{}: a PEM certificate is presented", case.name)
+            }
             _ => assert_eq!(case.kind, "pem", "{}: only a certificate can be presented", case.name),
         }
     }
@@ -129,12 +131,19 @@ fn assert_filter_outcome(case: &HostileCase, outcome: &Outcome, path: &str, conf
             outcome.assert_allowed();
             let (_, core_headers) = core_decision(&case.bytes(), config);
             for spec in config.headers() {
-                let expected: Vec<&str> =
-                    core_headers.iter().filter(|(name, _)| *name == spec.name).map(|(_, value)| value.as_str()).collect();
+                let expected: Vec<&str> = core_headers
+                    .iter()
+                    .filter(|(name, _)| *name == spec.name)
+                    .map(|(_, value)| value.as_str())
+                    .collect();
                 assert_eq!(outcome.header_values(&spec.name), expected, "{context}: {}", spec.name);
                 assert_eq!(names.contains(&spec.name), !expected.is_empty(), "{context}: {} set?", spec.name);
             }
-            assert_eq!(outcome.header_values("client-cert"), Vec::<String>::new(), "{context}: client-cert is stripped");
+            assert_eq!(
+                outcome.header_values("client-cert"),
+                Vec::<String>::new(),
+                "{context}: client-cert is stripped"
+            );
             let after: Vec<(String, String)> = outcome.printable_headers();
             assert!(after.iter().all(|(name, _)| !name.eq_ignore_ascii_case("x-injected")), "{context}: {after:?}");
             let set: Vec<(String, String)> =
@@ -202,7 +211,10 @@ fn tls_refusals(envoy: &Envoy) -> u64 {
     envoy
         .stats("ssl.")
         .iter()
-        .filter(|(name, _)| name.starts_with("listener.") && (name.ends_with(".ssl.connection_error") || name.contains(".ssl.fail_verify")))
+        .filter(|(name, _)| {
+            name.starts_with("listener.")
+                && (name.ends_with(".ssl.connection_error") || name.contains(".ssl.fail_verify"))
+        })
         .map(|(_, value)| value)
         .sum()
 }
