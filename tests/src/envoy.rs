@@ -61,9 +61,15 @@ impl EnvoyConfig {
     pub fn shipped() -> Self {
         let path = repo_root().join("envoy/envoy.yaml");
         let yaml = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        for needle in
-            [LISTENER_PORT, ADMIN_PORT, BACKEND_PORT, ALLOW_EXPIRED, REQUIRE_CLIENT_CERTIFICATE, FAILURE_POLICY, FILTER_FILE]
-        {
+        for needle in [
+            LISTENER_PORT,
+            ADMIN_PORT,
+            BACKEND_PORT,
+            ALLOW_EXPIRED,
+            REQUIRE_CLIENT_CERTIFICATE,
+            FAILURE_POLICY,
+            FILTER_FILE,
+        ] {
             assert_eq!(yaml.matches(needle).count(), 1, "envoy/envoy.yaml should contain {needle:?} once");
         }
         EnvoyConfig { yaml, filter: filter_wasm() }
@@ -223,7 +229,8 @@ pub fn read_http_response(reader: &mut impl BufRead) -> Result<(u16, Vec<(String
     if reader.read_line(&mut line).map_err(|e| e.to_string())? == 0 {
         return Err("the connection closed before a response".to_owned());
     }
-    let status = line.split(' ').nth(1).and_then(|s| s.parse().ok()).ok_or(format!("not an HTTP status line: {line:?}"))?;
+    let status =
+        line.split(' ').nth(1).and_then(|s| s.parse().ok()).ok_or(format!("not an HTTP status line: {line:?}"))?;
     let mut headers = Vec::new();
     loop {
         let mut line = String::new();
@@ -353,8 +360,9 @@ pub struct Response {
 impl Response {
     /// The body as JSON.
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): status {} body {:?} error {:?}", self.status, self.body, self.error))
+        serde_json::from_str(&self.body).unwrap_or_else(|e| {
+            panic!("not JSON ({e}): status {} body {:?} error {:?}", self.status, self.body, self.error)
+        })
     }
 
     /// What the echo backend received (asserts a 200).

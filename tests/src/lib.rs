@@ -38,6 +38,31 @@ pub fn vectors_dir() -> PathBuf {
     PathBuf::from(String::from_utf8_lossy(&output.stdout).trim()).join("x509")
 }
 
+/// What the core decides now for `certs/NAME.pem` (`None`: a request without a certificate):
+/// the headers of an allow, sorted by name, or the deny reason.
+pub fn core_headers_for(
+    certificate: Option<&str>,
+    config: &certprop::Config,
+) -> Result<Vec<(String, String)>, certprop::DenyReason> {
+    let decision = match certificate {
+        None => certprop::decide_without_certificate(config),
+        Some(name) => {
+            let path = repo_root().join("certs").join(format!("{name}.pem"));
+            let pem = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let identity = certprop::parse(&pem).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            certprop::decide(&identity, config, std::time::SystemTime::now())
+        }
+    };
+    match decision {
+        certprop::Decision::Allow { headers } => {
+            let mut headers: Vec<(String, String)> = headers.into_iter().map(|h| (h.name, h.value)).collect();
+            headers.sort();
+            Ok(headers)
+        }
+        certprop::Decision::Deny { reason } => Err(reason),
+    }
+}
+
 /// A certificate to compare edges on, as the PEM text an edge receives.
 #[derive(Clone, Debug)]
 pub struct Sample {

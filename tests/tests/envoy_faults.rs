@@ -57,7 +57,10 @@ fn trap(what: &str, envoy: &Envoy, client: &MtlsClient) {
     assert_eq!(trapped.status, 503, "{what}: the trapping request: {trapped:?}");
     assert_eq!(envoy.backend_requests(), backend_before, "{what}: the trapping request reached the backend");
     let log = envoy.log_text();
-    assert!(log.contains("certprop test-trap build: x-certprop-test-trap received"), "{what}: no panic in the log:\n{log}");
+    assert!(
+        log.contains("certprop test-trap build: x-certprop-test-trap received"),
+        "{what}: no panic in the log:\n{log}"
+    );
     assert!(log.contains("Function: proxy_on_request_headers failed"), "{what}: no trap in the log:\n{log}");
 }
 
@@ -100,5 +103,9 @@ fn fail_open_skips_the_filter_after_a_trap_so_forged_headers_reach_the_backend()
     let (envoy, client) = envoy_with(Some("FAIL_OPEN"));
     trap("FAIL_OPEN", &envoy, &client);
     let response = forged_request(&client);
-    assert_eq!(response.backend_header("x-client-cert-sub"), [FORGED.1], "FAIL_OPEN: the backend got the forged header");
+    assert_eq!(
+        response.backend_header("x-client-cert-sub"),
+        [FORGED.1],
+        "FAIL_OPEN: the backend got the forged header"
+    );
 }

@@ -12,12 +12,10 @@
 //!       GET with the forged header ──► Envoy ──► echo backend: identity headers == trusted
 //! ```
 
-use std::time::SystemTime;
-
-use certprop::{Config, Decision};
+use certprop::Config;
 use certprop_tests::envoy::{started, EnvoyConfig, Response};
 use certprop_tests::mtls_client::{ClientCertificate, MtlsClient};
-use certprop_tests::repo_root;
+use certprop_tests::{core_headers_for, repo_root};
 use serde_json::Value;
 
 /// The shipped plugin configuration plus the `rfc9440` preset (so `client-cert` is a trusted
@@ -25,25 +23,11 @@ use serde_json::Value;
 /// reaches it from them).
 fn matrix_config() -> String {
     let path = repo_root().join("envoy/certprop.json");
-    let mut config: Value = serde_json::from_str(&std::fs::read_to_string(&path).expect("envoy/certprop.json")).expect("JSON");
+    let mut config: Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("envoy/certprop.json")).expect("JSON");
     config["preset"] = "rfc9440".into();
     config["on_missing_cert"] = "allow".into();
     config.to_string()
-}
-
-/// The headers the core sets for this client (None: no certificate).
-fn trusted(client: Option<&str>, config: &Config) -> Vec<(String, String)> {
-    let decision = match client {
-        None => certprop::decide_without_certificate(config),
-        Some(name) => {
-            let pem = std::fs::read(repo_root().join(format!("certs/{name}.pem"))).expect("certificate");
-            certprop::decide(&certprop::parse(&pem).expect("parses"), config, SystemTime::now())
-        }
-    };
-    match decision {
-        Decision::Allow { headers } => headers.into_iter().map(|h| (h.name, h.value)).collect(),
-        Decision::Deny { reason } => panic!("{client:?} is denied: {reason}"),
-    }
 }
 
 /// `x-client-cert-sub` → `X-Client-Cert-Sub`.
@@ -84,15 +68,21 @@ fn the_backend_sees_only_trusted_identity_headers_whatever_the_client_sends() {
     let config_text = matrix_config();
     let config = Config::from_json(&config_text).expect("valid");
     let names: Vec<String> = config.headers_to_strip().iter().map(|n| n.to_ascii_lowercase()).collect();
-    for required in ["x-client-cert-sub", "x-client-cert-sha256", "x-client-cert-spiffe-id", "client-cert", "x-forwarded-client-cert"] {
+    for required in [
+        "x-client-cert-sub",
+        "x-client-cert-sha256",
+        "x-client-cert-spiffe-id",
+        "client-cert",
+        "x-forwarded-client-cert",
+    ] {
         assert!(names.iter().any(|n| n == required), "{required} is not stripped: {names:?}");
     }
     let envoy = started(EnvoyConfig::shipped().client_certificate_optional().plugin_configuration(&config_text));
     let marker = "spoofed";
     let mut cells = 0;
     for client in [Some("client"), Some("spiffe"), None] {
-        let mut expected = trusted(client, &config);
-        expected.sort();
+        let expected =
+            core_headers_for(client, &config).unwrap_or_else(|reason| panic!("{client:?} is denied: {reason}"));
         if client.is_some() {
             assert!(expected.iter().any(|(name, _)| name == "client-cert"), "the preset sets client-cert");
         }
@@ -104,7 +94,10 @@ fn the_backend_sees_only_trusted_identity_headers_whatever_the_client_sends() {
             let response = connection.get("/matrix", &headers).unwrap_or_else(|e| panic!("{client:?} {what}: {e}"));
             assert_eq!(identity_headers(&response, &names), expected, "{client:?} {what}: the identity headers");
             let list = response.backend_header_list();
-            assert!(list.iter().all(|(_, value)| !value.contains(marker)), "{client:?} {what}: a forged value got through: {list:?}");
+            assert!(
+                list.iter().all(|(_, value)| !value.contains(marker)),
+                "{client:?} {what}: a forged value got through: {list:?}"
+            );
         };
         for name in &names {
             for (variant, headers) in variants(name, marker) {
@@ -113,7 +106,8 @@ fn the_backend_sees_only_trusted_identity_headers_whatever_the_client_sends() {
             }
         }
         // Everything at once.
-        let all: Vec<(String, String)> = names.iter().flat_map(|name| variants(name, marker)).flat_map(|(_, h)| h).collect();
+        let all: Vec<(String, String)> =
+            names.iter().flat_map(|name| variants(name, marker)).flat_map(|(_, h)| h).collect();
         send("all forged headers at once", &all);
     }
     assert_eq!(cells, 3 * names.len() * 5);
@@ -121,5 +115,8 @@ fn the_backend_sees_only_trusted_identity_headers_whatever_the_client_sends() {
     // all-at-once request, per client: the filter counted at least those (empty ones may count too).
     let forged_copies = (3 * config.headers().len() * 12) as u64;
     assert!(envoy.counter("wasmcustom.certprop.spoofed_header_stripped") >= forged_copies);
-    eprintln!("spoofing matrix: {cells} cells ({} headers × 5 variants × 3 clients) + 3 all-at-once requests", names.len());
+    eprintln!(
+        "spoofing matrix: {cells} cells ({} headers × 5 variants × 3 clients) + 3 all-at-once requests",
+        names.len()
+    );
 }

@@ -65,7 +65,8 @@ fn malformed_events_are_unauthorized_or_denied_and_the_process_lives_on() {
     let rest = || rest_event(Some(&client));
     let http = || http_event(&client);
     let megabyte_pem = format!("{client}{}", "A".repeat(1 << 20));
-    let megabyte_block = format!("-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n", "QUJD".repeat(1 << 18));
+    let megabyte_block =
+        format!("-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n", "QUJD".repeat(1 << 18));
     let unauthorized = || Answer::Unauthorized;
     let malformed = || Answer::Deny("malformed_certificate".to_owned());
 
@@ -73,12 +74,36 @@ fn malformed_events_are_unauthorized_or_denied_and_the_process_lives_on() {
         ("empty object", b"{}".to_vec(), unauthorized()),
         ("no requestContext", to_bytes(without(rest(), "", "requestContext")), unauthorized()),
         ("no identity", to_bytes(without(rest(), "/requestContext", "identity")), unauthorized()),
-        ("clientCert without clientCertPem", to_bytes(without(rest(), "/requestContext/identity/clientCert", "clientCertPem")), unauthorized()),
-        ("clientCertPem null", to_bytes(with(rest(), "/requestContext/identity/clientCert/clientCertPem", Value::Null)), unauthorized()),
-        ("clientCertPem empty", to_bytes(with(rest(), "/requestContext/identity/clientCert/clientCertPem", json!(""))), unauthorized()),
-        ("clientCertPem a number", to_bytes(with(rest(), "/requestContext/identity/clientCert/clientCertPem", json!(12345))), unauthorized()),
-        ("clientCertPem an array", to_bytes(with(rest(), "/requestContext/identity/clientCert/clientCertPem", json!([client]))), unauthorized()),
-        ("clientCert a string", to_bytes(with(rest(), "/requestContext/identity/clientCert", json!("cert"))), unauthorized()),
+        (
+            "clientCert without clientCertPem",
+            to_bytes(without(rest(), "/requestContext/identity/clientCert", "clientCertPem")),
+            unauthorized(),
+        ),
+        (
+            "clientCertPem null",
+            to_bytes(with(rest(), "/requestContext/identity/clientCert/clientCertPem", Value::Null)),
+            unauthorized(),
+        ),
+        (
+            "clientCertPem empty",
+            to_bytes(with(rest(), "/requestContext/identity/clientCert/clientCertPem", json!(""))),
+            unauthorized(),
+        ),
+        (
+            "clientCertPem a number",
+            to_bytes(with(rest(), "/requestContext/identity/clientCert/clientCertPem", json!(12345))),
+            unauthorized(),
+        ),
+        (
+            "clientCertPem an array",
+            to_bytes(with(rest(), "/requestContext/identity/clientCert/clientCertPem", json!([client]))),
+            unauthorized(),
+        ),
+        (
+            "clientCert a string",
+            to_bytes(with(rest(), "/requestContext/identity/clientCert", json!("cert"))),
+            unauthorized(),
+        ),
         ("identity an array", to_bytes(with(rest(), "/requestContext/identity", json!([]))), unauthorized()),
         ("requestContext a string", to_bytes(with(rest(), "/requestContext", json!("context"))), unauthorized()),
         ("methodArn a number", to_bytes(with(rest(), "/methodArn", json!(42))), unauthorized()),
@@ -86,13 +111,25 @@ fn malformed_events_are_unauthorized_or_denied_and_the_process_lives_on() {
         ("the event a number", b"7".to_vec(), unauthorized()),
         ("the event null", b"null".to_vec(), unauthorized()),
         ("HTTP API: no authentication", to_bytes(without(http(), "/requestContext", "authentication")), unauthorized()),
-        ("HTTP API: authentication a string", to_bytes(with(http(), "/requestContext/authentication", json!("mtls"))), unauthorized()),
-        ("HTTP API: clientCertPem an object", to_bytes(with(http(), "/requestContext/authentication/clientCert/clientCertPem", json!({"pem": client}))), unauthorized()),
+        (
+            "HTTP API: authentication a string",
+            to_bytes(with(http(), "/requestContext/authentication", json!("mtls"))),
+            unauthorized(),
+        ),
+        (
+            "HTTP API: clientCertPem an object",
+            to_bytes(with(http(), "/requestContext/authentication/clientCert/clientCertPem", json!({"pem": client}))),
+            unauthorized(),
+        ),
         ("1 MB PEM (a certificate, then 1 MB of text)", to_bytes(rest_event(Some(&megabyte_pem))), malformed()),
         ("1 MB PEM block", to_bytes(rest_event(Some(&megabyte_block))), malformed()),
         ("HTTP API: 1 MB PEM", to_bytes(http_event(&megabyte_pem)), malformed()),
         ("not JSON", b"this is not JSON".to_vec(), unauthorized()),
-        ("truncated JSON", br#"{"requestContext": {"identity": {"clientCert": {"clientCertPem": "-----BEGIN"#.to_vec(), unauthorized()),
+        (
+            "truncated JSON",
+            br#"{"requestContext": {"identity": {"clientCert": {"clientCertPem": "-----BEGIN"#.to_vec(),
+            unauthorized(),
+        ),
         ("empty payload", Vec::new(), unauthorized()),
         ("invalid UTF-8", b"{\"methodArn\": \"\xff\xfe\"}".to_vec(), unauthorized()),
         ("a lone surrogate escape", br#"{"methodArn": "\ud800"}"#.to_vec(), unauthorized()),
