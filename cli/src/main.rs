@@ -4,6 +4,7 @@
 //! certprop inspect FILE            → the identity as JSON
 //! certprop headers [--config F] FILE → the decision and header values an edge would produce
 //! certprop check-config FILE       → is this config valid, and what does it do
+//! certprop verify --config F FILE  → do these request headers carry a valid certprop signature
 //! ```
 //!
 //! Each command reads its files, makes one core call and prints the result. Errors are one
@@ -26,7 +27,8 @@ use clap::{Parser, Subcommand};
     about = "Inspect mTLS client certificates and preview the identity headers certprop sets",
     after_help = "Certificates may be PEM (the first certificate of a chain is used), DER, or URL-encoded PEM \
                   as in Envoy's x-forwarded-client-cert. FILE may be - for standard input.\n\
-                  Exit status: 0 on success (allow and deny alike), 2 on unreadable input or a bad config."
+                  Exit status: 0 on success (allow and deny alike), 1 when `verify` finds no valid signature, \
+                  2 on unreadable input or a bad config."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -59,25 +61,53 @@ enum Command {
         /// The config (JSON).
         file: PathBuf,
     },
+    /// Check the signature header of a request as a backend received it (exit 1 when it fails).
+    Verify {
+        /// The config with the `signature` block (the edge's config).
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// Verify at this RFC 3339 time instead of now.
+        #[arg(long, value_name = "RFC3339")]
+        now: Option<String>,
+        /// The request headers, one `name: value` per line.
+        file: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Inspect { now, file } => inspect(&file, now.as_deref()),
-        Command::Headers { config, now, file } => headers(config.as_deref(), now.as_deref(), file.as_deref()),
-        Command::CheckConfig { file } => check_config(&file),
+        Command::Inspect { now, file } => inspect(&file, now.as_deref()).map(Outcome::from),
+        Command::Headers { config, now, file } => headers(config.as_deref(), now.as_deref(), file.as_deref()).map(Outcome::from),
+        Command::CheckConfig { file } => check_config(&file).map(Outcome::from),
+        Command::Verify { config, now, file } => verify(&config, now.as_deref(), &file),
     };
     match result {
-        Ok(output) => {
+        Ok(Outcome::Success(output)) => {
             println!("{output}");
             ExitCode::SUCCESS
+        }
+        Ok(Outcome::Failure(output)) => {
+            println!("{output}");
+            ExitCode::FAILURE
         }
         Err(message) => {
             let one_line: String = message.lines().collect::<Vec<_>>().join(" ");
             eprintln!("certprop: error: {one_line}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// What a command printed: exit 0, or exit 1 for a check that did not pass.
+enum Outcome {
+    Success(String),
+    Failure(String),
+}
+
+impl From<String> for Outcome {
+    fn from(output: String) -> Outcome {
+        Outcome::Success(output)
     }
 }
 
@@ -186,5 +216,60 @@ fn check_config(file: &Path) -> Result<String, String> {
         if policy.allow_rules() == 0 { " (every certificate)" } else { "" },
         policy.deny_rules()
     );
+    if let Some(signature) = config.signature() {
+        let ids: Vec<&str> = signature.keys().iter().map(|k| k.id()).collect();
+        out += &format!(
+            "\nsignature: header {} signed with key {}; verify accepts keys {} within {} s",
+            signature.header(),
+            ids[0],
+            ids.join(", "),
+            signature.max_age_seconds()
+        );
+    }
     Ok(out)
+}
+
+/// The `verify` output when the signature holds: the signed headers in config order.
+#[derive(serde::Serialize)]
+struct Verified<'a> {
+    verified: bool,
+    key_id: &'a str,
+    signed_at: Option<String>,
+    #[serde(serialize_with = "ordered_map")]
+    headers: &'a [certprop::Header],
+}
+
+/// `name: value` lines, as a request's header block; blank lines are skipped.
+fn header_lines(text: &str) -> Result<Vec<(&str, &str)>, String> {
+    let mut headers = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if line.trim().is_empty() {
+            continue;
+        }
+        let (name, value) = line.split_once(':').ok_or_else(|| format!("line {}: expected `name: value`", i + 1))?;
+        headers.push((name.trim(), value.trim_matches([' ', '\t'])));
+    }
+    Ok(headers)
+}
+
+fn verify(config: &Path, now: Option<&str>, file: &Path) -> Result<Outcome, String> {
+    let config = load_config(Some(config))?;
+    let now = parse_now(now)?;
+    let text = String::from_utf8(read(file)?).map_err(|_| format!("{} is not UTF-8", file.display()))?;
+    let headers = header_lines(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+    match certprop::verify(&config, &headers, now) {
+        Ok(verified) => to_json(&Verified {
+            verified: true,
+            key_id: &verified.key_id,
+            signed_at: certprop::rfc3339::format(verified.timestamp),
+            headers: &verified.headers,
+        })
+        .map(Outcome::Success),
+        Err(certprop::VerifyError::NotConfigured) => Err("the config has no signature block".into()),
+        Err(error) => {
+            let output = serde_json::json!({"verified": false, "reason": error.as_str(), "message": error.to_string()});
+            to_json(&output).map(Outcome::Failure)
+        }
+    }
 }

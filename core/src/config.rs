@@ -5,7 +5,10 @@
 
 use serde::Deserialize;
 
+use base64::Engine as _;
+
 use crate::dn::{glob_pattern, DnPattern, PatternChar};
+use crate::signature::{is_key_id, Signature, SigningKey, DEFAULT_MAX_AGE_SECONDS, DEFAULT_SIGNATURE_HEADER, MIN_SECRET_BYTES};
 
 /// Default and largest `max_header_bytes`.
 pub const DEFAULT_MAX_HEADER_BYTES: usize = 8192;
@@ -306,6 +309,7 @@ pub struct Config {
     on_missing_cert: OnMissingCert,
     max_header_bytes: usize,
     policy: Policy,
+    signature: Option<Signature>,
 }
 
 impl Default for Config {
@@ -330,6 +334,22 @@ struct RawConfig {
     max_header_bytes: Option<usize>,
     #[serde(default)]
     policy: RawPolicy,
+    signature: Option<RawSignature>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a signature object")]
+struct RawSignature {
+    header: Option<String>,
+    keys: Vec<RawKey>,
+    max_age_seconds: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a key object")]
+struct RawKey {
+    id: String,
+    secret: String,
 }
 
 #[derive(Deserialize)]
@@ -429,7 +449,10 @@ impl Config {
             }
         }
 
+        let signature = raw.signature.as_ref().map(|raw| check_signature(raw, &headers)).transpose()?;
+
         let mut strip: Vec<String> = headers.iter().map(|h| h.name.clone()).collect();
+        strip.extend(signature.as_ref().map(|s| s.header.clone()));
         for (i, name) in raw.strip.iter().enumerate() {
             let name = header_name(name).ok_or_else(|| invalid(format!("strip[{i}]"), "expected an HTTP header name"))?;
             if !strip.contains(&name) {
@@ -461,6 +484,7 @@ impl Config {
             on_missing_cert: raw.on_missing_cert,
             max_header_bytes,
             policy,
+            signature,
         })
     }
 
@@ -494,6 +518,11 @@ impl Config {
     pub fn policy(&self) -> &Policy {
         &self.policy
     }
+
+    /// The `signature` block, if any.
+    pub fn signature(&self) -> Option<&Signature> {
+        self.signature.as_ref()
+    }
 }
 
 /// serde_json's message without its " at line L column C" suffix (the error carries both).
@@ -519,6 +548,41 @@ fn output_header_name(name: &str) -> Option<String> {
 fn header_name(name: &str) -> Option<String> {
     let is_tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
     (!name.is_empty() && name.bytes().all(is_tchar)).then(|| name.to_ascii_lowercase())
+}
+
+fn check_signature(raw: &RawSignature, headers: &[HeaderSpec]) -> Result<Signature, ConfigError> {
+    let header = match &raw.header {
+        Some(name) => output_header_name(name)
+            .ok_or_else(|| invalid("signature.header", "expected a header name of letters, digits and inner '-'"))?,
+        None => DEFAULT_SIGNATURE_HEADER.to_owned(),
+    };
+    if let Some(twin) = headers.iter().find(|h| h.name == header || h.context_key() == context_key(&header)) {
+        return Err(invalid("signature.header", format!("{header} clashes with the identity header {}", twin.name)));
+    }
+    if raw.keys.is_empty() {
+        return Err(invalid("signature.keys", "expected at least one key (the first one signs)"));
+    }
+    let mut keys: Vec<SigningKey> = Vec::with_capacity(raw.keys.len());
+    for (i, key) in raw.keys.iter().enumerate() {
+        if !is_key_id(&key.id) {
+            return Err(invalid(format!("signature.keys[{i}].id"), "expected 1 to 64 letters, digits, '.', '_' or '-'"));
+        }
+        if keys.iter().any(|k| k.id() == key.id) {
+            return Err(invalid(format!("signature.keys[{i}].id"), format!("key id {} is used twice", key.id)));
+        }
+        let too_short = format!("expected base64 of at least {MIN_SECRET_BYTES} random bytes");
+        let secret = base64::engine::general_purpose::STANDARD
+            .decode(key.secret.trim())
+            .map_err(|_| invalid(format!("signature.keys[{i}].secret"), too_short.clone()))?;
+        let key = SigningKey::new(key.id.clone(), secret)
+            .ok_or_else(|| invalid(format!("signature.keys[{i}].secret"), too_short))?;
+        keys.push(key);
+    }
+    let max_age_seconds = raw.max_age_seconds.unwrap_or(DEFAULT_MAX_AGE_SECONDS);
+    if !(1..=LARGEST_CLOCK_SKEW_SECONDS).contains(&max_age_seconds) {
+        return Err(invalid("signature.max_age_seconds", format!("expected 1 to {LARGEST_CLOCK_SKEW_SECONDS}")));
+    }
+    Ok(Signature { header, keys, max_age_seconds })
 }
 
 fn check_rule(raw: &RawRule, path: &str) -> Result<Rule, ConfigError> {

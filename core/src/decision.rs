@@ -1,13 +1,14 @@
 //! The decision for one request: allow with header values, or deny with a stable reason.
 
 use std::borrow::Cow;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use base64::Engine as _;
 
 use crate::config::{Config, Encoding, HeaderSpec, OnMissingCert, Value};
 use crate::dn::{escape_value, AttributeValue};
 use crate::identity::{hex, Identity};
+use crate::signature::unix_seconds;
 
 /// Why a request was denied. [`DenyReason::as_str`] is stable: logs, metrics, 403 bodies and
 /// the Lambda's decision log use it.
@@ -81,7 +82,7 @@ pub enum Decision {
     /// Strip [`Config::headers_to_strip`], set these headers, pass the request on.
     Allow {
         /// In config order; a header whose value is absent or empty (no SPIFFE ID, no DNS SAN, empty
-        /// subject) is not set.
+        /// subject) is not set. With a `signature` block, the signature header comes last.
         headers: Vec<Header>,
     },
     /// Refuse the request.
@@ -93,15 +94,17 @@ pub enum Decision {
 
 /// Decides for a parsed certificate at time `now`.
 pub fn decide(identity: &Identity, config: &Config, now: SystemTime) -> Decision {
-    let now = match now.duration_since(UNIX_EPOCH) {
-        Ok(after) => i64::try_from(after.as_secs()).unwrap_or(i64::MAX),
-        Err(before) => i64::try_from(before.duration().as_secs()).map_or(i64::MIN, |s| -s),
-    };
+    let now = unix_seconds(now);
     if let Err(reason) = config.policy().check(identity, now) {
         return Decision::Deny { reason };
     }
     match render_headers(identity, config) {
-        Ok(headers) => Decision::Allow { headers },
+        Ok(mut headers) => {
+            if let Some(signature) = config.signature() {
+                headers.extend(crate::signature::sign(signature, config, &headers, now));
+            }
+            Decision::Allow { headers }
+        }
         Err(reason) => Decision::Deny { reason },
     }
 }
@@ -240,6 +243,7 @@ fn xfcc_quote(value: &str, always: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::UNIX_EPOCH;
 
     fn identity(name: &str) -> Identity {
         let path = format!("{}/../certs/{name}.pem", env!("CARGO_MANIFEST_DIR"));

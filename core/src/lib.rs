@@ -31,6 +31,7 @@ mod identity;
 mod policy;
 pub mod rfc3339;
 mod san;
+mod signature;
 
 pub use config::{
     context_key, Config, ConfigError, Encoding, HeaderSpec, OnMissingCert, Policy, Preset, Value,
@@ -39,3 +40,6 @@ pub use config::{
 pub use decision::{decide, decide_without_certificate, is_safe_header_value, render_header, Decision, DenyReason, Header};
 pub use identity::{parse, CertError, Identity, Inspect, InspectSan, MAX_INPUT_BYTES, OID_CLIENT_AUTH};
 pub use san::{OtherName, SubjectAltNames};
+pub use signature::{
+    verify, Signature, SigningKey, VerifyError, Verified, DEFAULT_MAX_AGE_SECONDS, DEFAULT_SIGNATURE_HEADER, MIN_SECRET_BYTES,
+};

@@ -12,8 +12,9 @@
 //! Asserted for every header an allowed request would get ([`check_decision`]): the name is an
 //! RFC 9110 token, is removed from incoming requests (`headers_to_strip`) and is set once; the value
 //! is not empty, is at most `max_header_bytes` long and holds no control byte (below 0x20, or 0x7f).
-//! A panic anywhere is a finding too. `parse` also asserts that the RFC 4514 subject and issuer
-//! read back as the same names, and that only `raw` values can be unsafe.
+//! With a `signature` block, `verify` accepts what `decide` set. A panic anywhere is a finding
+//! too. `parse` also asserts that the RFC 4514 subject and issuer read back as the same names, and
+//! that only `raw` values can be unsafe.
 
 #![forbid(unsafe_code)]
 
@@ -83,6 +84,21 @@ pub fn decide(data: &[u8]) {
         }
     };
     check_decision(&config, &decision);
+    check_signature_verifies(&config, &decision, input.now());
+}
+
+/// With a `signature` block, a backend holding the same config verifies what the edge set, at
+/// the time it was set.
+fn check_signature_verifies(config: &Config, decision: &Decision, now: SystemTime) {
+    let (Some(signature), Decision::Allow { headers }) = (config.signature(), decision) else { return };
+    let Some(last) = headers.last() else { return };
+    if last.name != signature.header() {
+        return; // no certificate: nothing signed
+    }
+    let pairs: Vec<(&str, &str)> = headers.iter().map(|h| (h.name.as_str(), h.value.as_str())).collect();
+    if let Err(error) = certprop::verify(config, &pairs, now) {
+        panic!("the edge's own headers do not verify: {error}: {headers:?}");
+    }
 }
 
 /// The input of target `decide`:

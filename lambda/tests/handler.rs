@@ -266,3 +266,21 @@ fn responses_serialize_untagged() {
     let value = serde_json::to_value(AuthorizerResponse::Http(simple)).unwrap();
     assert_eq!(value, json!({"isAuthorized": true, "context": {}}));
 }
+
+#[tokio::test]
+async fn a_signature_block_puts_the_signature_in_context_for_its_header_and_it_verifies() {
+    let config = config(
+        r#"{"headers":[{"name":"x-client-cert-sub","value":"subject"}],
+            "signature":{"header":"x-identity-signature",
+                         "keys":[{"id":"edge-1","secret":"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}]}}"#,
+    );
+    let response = run(&config, http(Some(&pem("client.pem")))).await.unwrap();
+    let context = response["context"].as_object().unwrap();
+    assert_eq!(context.keys().collect::<Vec<_>>(), ["clientCertSub", "identitySignature"]);
+
+    // API Gateway maps each context key to its header: what the backend then receives verifies.
+    let headers = [("x-client-cert-sub", &context["clientCertSub"]), ("x-identity-signature", &context["identitySignature"])];
+    let headers: Vec<(&str, &str)> = headers.iter().map(|(name, value)| (*name, value.as_str().unwrap())).collect();
+    let verified = certprop::verify(&config, &headers, now()).unwrap();
+    assert_eq!((verified.key_id.as_str(), verified.headers.len()), ("edge-1", 1));
+}

@@ -9,8 +9,10 @@
 //! ```
 //!
 //! Over every certificate under `certs/` and a sample of pyca's `cryptography_vectors`, with the
-//! default config, each preset, and a config that sets every value in every encoding. Both edges
-//! read the real clock. Needs the built `.wasm` and authorizer (`make test` builds both).
+//! default config, each preset, a config that sets every value in every encoding, and a signed
+//! config. Both edges read the real clock, so a signature's time may differ by a second: it is
+//! compared by what `certprop::verify` makes of it. Needs the built `.wasm` and authorizer
+//! (`make test` builds both).
 
 use std::collections::BTreeMap;
 
@@ -42,6 +44,10 @@ const EVERY_VALUE: &str = r#"{"headers":[
     {"name":"x-json","value":"json","encoding":"base64url"}],
   "max_header_bytes":65536,"policy":{"check_validity":false}}"#;
 
+const SIGNED: &str = r#"{"headers":[{"name":"x-client-cert-sub","value":"subject"},
+                                   {"name":"x-client-cert-spiffe-id","value":"spiffe_id","encoding":"raw"}],
+  "signature":{"keys":[{"id":"edge-1","secret":"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}]}}"#;
+
 const CONFIGS: &[&str] = &[
     "{}",
     r#"{"preset":"aws-sample"}"#,
@@ -49,6 +55,7 @@ const CONFIGS: &[&str] = &[
     r#"{"preset":"xfcc"}"#,
     r#"{"preset":"alb"}"#,
     EVERY_VALUE,
+    SIGNED,
 ];
 
 /// What the backend gets: the identity headers, or the reason for the refusal.
@@ -59,8 +66,29 @@ enum Seen {
 }
 
 /// The filter's outcome for each certificate (`None`: a connection without one).
+/// The headers a backend sees, with a signature replaced by the key id it verifies with.
+fn seen_headers(config: &Config, headers: BTreeMap<String, String>) -> Seen {
+    let Some(signature) = config.signature() else { return Seen::Headers(headers) };
+    let pairs: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+    let verified = match certprop::verify(config, &pairs, std::time::SystemTime::now()) {
+        Ok(verified) => format!("verified with {}", verified.key_id),
+        Err(error) => format!("not verified: {error}"),
+    };
+    let mut headers = headers;
+    headers.insert(signature.header().to_owned(), verified);
+    Seen::Headers(headers)
+}
+
+/// Every header the config can set: its identity headers, and the signature header.
+fn output_names(config: &Config) -> Vec<String> {
+    let mut names: Vec<String> = config.headers().iter().map(|h| h.name.clone()).collect();
+    names.extend(config.signature().map(|s| s.header().to_owned()));
+    names
+}
+
 fn through_filter(config: &str, pems: &[Option<&str>]) -> Vec<Seen> {
-    let names: Vec<String> = Config::from_json(config).expect("valid config").headers().iter().map(|h| h.name.clone()).collect();
+    let parsed = Config::from_json(config).expect("valid config");
+    let names = output_names(&parsed);
     let mut host = FilterHost::new().plugin_config(config).start();
     pems.iter()
         .map(|pem| {
@@ -74,7 +102,7 @@ fn through_filter(config: &str, pems: &[Option<&str>]) -> Vec<Seen> {
             let outcome = host.request().send();
             match &outcome.local_response {
                 Some(response) => Seen::Denied(response.json()["reason"].as_str().unwrap_or_default().to_owned()),
-                None => Seen::Headers(names.iter().filter_map(|n| outcome.header(n).map(|v| (n.clone(), v))).collect()),
+                None => seen_headers(&parsed, names.iter().filter_map(|n| outcome.header(n).map(|v| (n.clone(), v))).collect()),
             }
         })
         .collect()
@@ -95,13 +123,11 @@ fn through_api_gateway(config: &str, pems: &[Option<&str>]) -> Vec<Seen> {
                 let effect = response["policyDocument"]["Statement"][0]["Effect"].as_str().unwrap_or_default();
                 let context = &response["context"];
                 if effect == "Allow" {
-                    Seen::Headers(
-                        parsed
-                            .headers()
-                            .iter()
-                            .filter_map(|h| context[h.context_key()].as_str().map(|v| (h.name.clone(), v.to_owned())))
-                            .collect(),
-                    )
+                    let headers = output_names(&parsed)
+                        .into_iter()
+                        .filter_map(|name| context[certprop::context_key(&name)].as_str().map(|v| (name, v.to_owned())))
+                        .collect();
+                    seen_headers(&parsed, headers)
                 } else {
                     Seen::Denied(context["denyReason"].as_str().unwrap_or_default().to_owned())
                 }
@@ -130,6 +156,10 @@ fn both_edges_give_the_backend_the_same_bytes() {
                 continue;
             }
             let key = match envoy {
+                Seen::Headers(headers) if headers.values().any(|v| v.starts_with("not verified")) => {
+                    failures.push(format!("{config}\n  {name}\n  signature: {headers:?}"));
+                    continue;
+                }
                 Seen::Headers(headers) if headers.is_empty() => "allowed, no header".to_owned(),
                 Seen::Headers(_) => "allowed, same headers".to_owned(),
                 Seen::Denied(reason) => format!("denied {reason}"),

@@ -374,3 +374,28 @@ fn no_certificate_or_identity_in_logs_above_debug() {
     assert!(host.logs().iter().any(|l| l.level == LogLevel::Debug), "decisions are logged at debug");
     assert!(host.wasi_output().is_empty(), "{:?}", host.wasi_output());
 }
+
+#[test]
+fn signature_block_adds_a_header_the_backend_verifies_and_a_spoofed_one_is_replaced() {
+    let config_text = r#"{"headers": [{"name": "x-client-cert-sub", "value": "subject"},
+                                      {"name": "x-client-cert-spiffe-id", "value": "spiffe_id", "encoding": "raw"}],
+                          "signature": {"keys": [{"id": "edge-1", "secret": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}]}}"#;
+    let config = Config::from_json(config_text).expect("valid config");
+    let now = at("2030-01-01T00:00:00Z");
+    let pem = cert("spiffe.pem");
+    let mut host = FilterHost::new().plugin_config(config_text).peer_certificate(&pem).now(now).start();
+    let outcome = host.request().header("X-Client-Cert-Signature", "v1;kid=edge-1;t=1;sig=forged").send();
+    outcome.assert_allowed();
+
+    let Decision::Allow { headers } = certprop::decide(&certprop::parse(&pem).expect("parses"), &config, now) else {
+        panic!("the core denies spiffe.pem");
+    };
+    let signature = headers.last().expect("a signature header");
+    assert_eq!(outcome.header_values("x-client-cert-signature"), vec![signature.value.clone()]);
+
+    let seen = outcome.printable_headers();
+    let seen: Vec<(&str, &str)> = seen.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+    let verified = certprop::verify(&config, &seen, now).expect("the filter's headers verify");
+    assert_eq!(verified.key_id, "edge-1");
+    assert_eq!(verified.headers.len(), 1, "spiffe.pem has an empty subject: only its SPIFFE ID is signed and set");
+}
