@@ -219,8 +219,9 @@ fn check_config(file: &Path) -> Result<String, String> {
     if let Some(signature) = config.signature() {
         let ids: Vec<&str> = signature.keys().iter().map(|k| k.id()).collect();
         out += &format!(
-            "\nsignature: header {} signed with key {}; verify accepts keys {} within {} s",
+            "\nsignature: header {} (Lambda context key {}) signed with key {}; verify accepts keys {} within {} s",
             signature.header(),
+            certprop::context_key(signature.header()),
             ids[0],
             ids.join(", "),
             signature.max_age_seconds()

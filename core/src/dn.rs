@@ -89,6 +89,57 @@ fn is_dotted_oid(text: &str) -> bool {
 /// The dotted text of an OID's DER content octets, with arcs of any size; `None` when the
 /// encoding is malformed (empty, truncated, or a sub-identifier with a leading 0x80).
 pub(crate) fn dotted_oid(content: &[u8]) -> Option<String> {
+    dotted_oid_u64(content).or_else(|| dotted_oid_big(content))
+}
+
+/// [`dotted_oid`] for the OIDs whose arcs all fit in 64 bits (every OID a real certificate uses),
+/// without a number of unbounded size: `None` for an arc that does not fit, or invalid content.
+fn dotted_oid_u64(content: &[u8]) -> Option<String> {
+    let mut text = String::with_capacity(3 * content.len() + 2);
+    let mut arc: u64 = 0;
+    let mut inside_arc = false;
+    let mut first = true;
+    for &byte in content {
+        if (!inside_arc && byte == 0x80) || arc >> 57 != 0 {
+            return None;
+        }
+        arc = arc << 7 | u64::from(byte & 0x7f);
+        inside_arc = byte & 0x80 != 0;
+        if !inside_arc {
+            if first {
+                // The first sub-identifier holds two arcs: 40 * first + second, first is 0, 1 or 2.
+                let top = (arc / 40).min(2);
+                push_u64(top, &mut text);
+                text.push('.');
+                push_u64(arc - 40 * top, &mut text);
+                first = false;
+            } else {
+                text.push('.');
+                push_u64(arc, &mut text);
+            }
+            arc = 0;
+        }
+    }
+    (!inside_arc && !first).then_some(text)
+}
+
+/// Decimal digits of `n`, without the formatting machinery (OIDs are read for every attribute).
+fn push_u64(mut n: u64, out: &mut String) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend(digits[at..].iter().map(|&d| char::from(d)));
+}
+
+/// [`dotted_oid`] with arcs of any size.
+fn dotted_oid_big(content: &[u8]) -> Option<String> {
     // Each arc is a big number in base 10^9 limbs, least significant first.
     let mut arcs: Vec<Vec<u32>> = Vec::new();
     let mut arc: Vec<u32> = vec![0];
@@ -785,6 +836,36 @@ mod tests {
         assert_eq!(dotted_oid(&[]), None);
         assert_eq!(dotted_oid(&[0x55, 0x84]), None);
         assert_eq!(dotted_oid(&[0x55, 0x80, 0x01]), None);
+    }
+
+    #[test]
+    fn the_u64_and_the_unbounded_oid_readings_agree() {
+        // Every content of up to three octets from a spread of octet values, then long arcs
+        // around the 64-bit boundary, where the u64 reading hands over to the unbounded one.
+        let octets = [0x00, 0x01, 0x27, 0x28, 0x4f, 0x50, 0x7f, 0x80, 0x81, 0xff];
+        let mut contents: Vec<Vec<u8>> = vec![vec![]];
+        for a in octets {
+            contents.push(vec![a]);
+            for b in octets {
+                contents.push(vec![a, b]);
+                for c in octets {
+                    contents.push(vec![a, b, c]);
+                }
+            }
+        }
+        for length in 8..=11 {
+            let mut arc = vec![0xff; length];
+            arc.push(0x7f);
+            contents.push([&[0x2a][..], &arc].concat());
+            contents.push(arc);
+        }
+        for content in &contents {
+            if let Some(fast) = dotted_oid_u64(content) {
+                assert_eq!(Some(fast), dotted_oid_big(content), "{content:02x?}");
+            }
+            assert_eq!(dotted_oid(content), dotted_oid_big(content), "{content:02x?}");
+        }
+        assert_eq!(dotted_oid_u64(&[0x2a, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]), None);
     }
 
     #[test]

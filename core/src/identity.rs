@@ -133,7 +133,9 @@ fn first_pem_block(input: &[u8]) -> Option<(usize, &'static [u8])> {
 
 fn pem_to_der(input: &[u8], (begin, end_line): (usize, &[u8])) -> Result<Vec<u8>, CertError> {
     let length = find(&input[begin..], end_line).ok_or(CertError::UnterminatedPem)?;
-    let body: Vec<u8> = input[begin..begin + length].iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
+    let armoured = &input[begin..begin + length];
+    let mut body = Vec::with_capacity(armoured.len());
+    body.extend(armoured.iter().copied().filter(|b| !b.is_ascii_whitespace()));
     base64::engine::general_purpose::STANDARD.decode(body).map_err(|_| CertError::InvalidBase64)
 }
 
