@@ -92,20 +92,56 @@ pub enum Decision {
     },
 }
 
-/// Decides for a parsed certificate at time `now`.
+/// Decides for a parsed certificate at time `now`: [`Verdict::new`] then [`Verdict::decide`].
 pub fn decide(identity: &Identity, config: &Config, now: SystemTime) -> Decision {
-    let now = unix_seconds(now);
-    if let Err(reason) = config.policy().check(identity, now) {
-        return Decision::Deny { reason };
-    }
-    match render_headers(identity, config) {
-        Ok(mut headers) => {
-            if let Some(signature) = config.signature() {
-                headers.extend(crate::signature::sign(signature, config, &headers, now));
-            }
-            Decision::Allow { headers }
+    Verdict::new(identity, config).decide(config, now)
+}
+
+/// All that [`decide`] concludes from an identity and a config before it reads the clock: the
+/// policy's answer and the rendered headers, with the validity period left to check. An edge that
+/// caches identities caches this instead, so a request with a known certificate costs a time
+/// comparison and a copy of the headers (plus the signature, which holds the time).
+///
+/// ```text
+/// Verdict::new(identity, config) ──► Verdict ──► .decide(config, now) ──► Decision
+///     policy rules, EKU, headers        (cached)     validity, signature
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verdict {
+    /// First and last valid second, clock skew included; `None` when the config does not check validity.
+    valid: Option<(i64, i64)>,
+    /// What follows when the certificate is valid at the time of the request.
+    outcome: Result<Vec<Header>, DenyReason>,
+}
+
+impl Verdict {
+    /// The time-independent part of the decision for `identity` under `config`.
+    pub fn new(identity: &Identity, config: &Config) -> Verdict {
+        let policy = config.policy();
+        Verdict {
+            valid: policy.validity(identity),
+            outcome: policy.check_rules(identity).and_then(|()| render_headers(identity, config)),
         }
-        Err(reason) => Decision::Deny { reason },
+    }
+
+    /// The decision at `now`. `config` must be the config the verdict was made with.
+    pub fn decide(&self, config: &Config, now: SystemTime) -> Decision {
+        let now = unix_seconds(now);
+        match self.valid {
+            Some((from, _)) if now < from => return Decision::Deny { reason: DenyReason::NotYetValid },
+            Some((_, until)) if now > until => return Decision::Deny { reason: DenyReason::Expired },
+            _ => {}
+        }
+        match &self.outcome {
+            Ok(headers) => {
+                let mut headers = headers.clone();
+                if let Some(signature) = config.signature() {
+                    headers.extend(crate::signature::sign(signature, config, &headers, now));
+                }
+                Decision::Allow { headers }
+            }
+            Err(reason) => Decision::Deny { reason: *reason },
+        }
     }
 }
 
@@ -395,6 +431,40 @@ mod tests {
         assert_eq!(reason("{}", "expired"), DenyReason::Expired);
         assert_eq!(reason("{}", "not-yet-valid"), DenyReason::NotYetValid);
         assert_eq!(reason(r#"{"policy":{"allow":[{"dns_san":"nothing"}]}}"#, "client"), DenyReason::PolicyDenied);
+    }
+
+    #[test]
+    fn one_verdict_decides_at_each_time_as_decide_does() {
+        let configs = [
+            "{}",
+            r#"{"policy":{"clock_skew_seconds":30,"deny":[{"subject":"CN=expired-*,OU=Payments,O=Acme\\, Inc.,C=US"}]}}"#,
+            r#"{"policy":{"check_validity":false,"require_client_auth_eku":true}}"#,
+            r#"{"preset":"xfcc","max_header_bytes":64}"#,
+        ];
+        for name in ["client", "expired", "not-yet-valid", "no-eku", "huge-subject"] {
+            let identity = identity(name);
+            let times = [
+                UNIX_EPOCH,
+                now(),
+                UNIX_EPOCH + std::time::Duration::from_secs(identity.not_before().unsigned_abs()),
+                UNIX_EPOCH + std::time::Duration::from_secs(identity.not_after().unsigned_abs() + 29),
+                UNIX_EPOCH + std::time::Duration::from_secs(identity.not_after().unsigned_abs() + 31),
+            ];
+            for text in configs {
+                let config = Config::from_json(text).unwrap();
+                let verdict = Verdict::new(&identity, &config);
+                for at in times {
+                    assert_eq!(verdict.decide(&config, at), decide(&identity, &config, at), "{name} {text} {at:?}");
+                }
+            }
+        }
+        // Validity is checked first, at the time of the request: the verdict remembers the rest.
+        let config = Config::from_json(r#"{"policy":{"deny":[{"subject":"CN=expired-*,OU=Payments,O=Acme\\, Inc.,C=US"}]}}"#).unwrap();
+        let expired = identity("expired");
+        let verdict = Verdict::new(&expired, &config);
+        assert_eq!(verdict.decide(&config, now()), Decision::Deny { reason: DenyReason::Expired });
+        let inside = UNIX_EPOCH + std::time::Duration::from_secs(expired.not_before().unsigned_abs() + 1);
+        assert_eq!(verdict.decide(&config, inside), Decision::Deny { reason: DenyReason::PolicyDenied });
     }
 
     #[test]

@@ -12,6 +12,10 @@
 //!   decide_without_certificate)
 //! ```
 //!
+//! `decide` is [`Verdict::new`] (policy rules and header rendering, which do not depend on the
+//! time) followed by [`Verdict::decide`] (validity and signature, which do): an edge that sees the
+//! same certificate again caches the `Verdict` and pays only for the second step.
+//!
 //! Edges (the proxy-wasm filter, the Lambda authorizer, the CLI) read their host's input, make one
 //! of these calls and write their host's output. They remove [`Config::headers_to_strip`] from every
 //! request before they set anything, so a client cannot send its own identity headers.
@@ -37,7 +41,9 @@ pub use config::{
     context_key, Config, ConfigError, Encoding, HeaderSpec, OnMissingCert, Policy, Preset, Value,
     DEFAULT_MAX_HEADER_BYTES,
 };
-pub use decision::{decide, decide_without_certificate, is_safe_header_value, render_header, Decision, DenyReason, Header};
+pub use decision::{
+    decide, decide_without_certificate, is_safe_header_value, render_header, Decision, DenyReason, Header, Verdict,
+};
 pub use identity::{parse, CertError, Identity, Inspect, InspectSan, MAX_INPUT_BYTES, OID_CLIENT_AUTH};
 pub use san::{OtherName, SubjectAltNames};
 pub use signature::{

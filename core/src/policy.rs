@@ -7,16 +7,25 @@ use crate::identity::{Identity, OID_CLIENT_AUTH};
 
 impl Policy {
     /// `Ok(())` when the identity may pass at `now` (Unix seconds), else why not.
+    #[cfg(test)]
     pub(crate) fn check(&self, identity: &Identity, now: i64) -> Result<(), DenyReason> {
-        if self.check_validity {
-            let skew = i64::from(self.clock_skew_seconds);
-            if now < identity.not_before().saturating_sub(skew) {
-                return Err(DenyReason::NotYetValid);
-            }
-            if now > identity.not_after().saturating_add(skew) {
-                return Err(DenyReason::Expired);
-            }
+        match self.validity(identity) {
+            Some((from, _)) if now < from => Err(DenyReason::NotYetValid),
+            Some((_, until)) if now > until => Err(DenyReason::Expired),
+            _ => self.check_rules(identity),
         }
+    }
+
+    /// The first and last second (Unix time, clock skew included) at which the identity is valid,
+    /// `None` when the policy does not check validity.
+    pub(crate) fn validity(&self, identity: &Identity) -> Option<(i64, i64)> {
+        let skew = i64::from(self.clock_skew_seconds);
+        self.check_validity
+            .then(|| (identity.not_before().saturating_sub(skew), identity.not_after().saturating_add(skew)))
+    }
+
+    /// Everything but validity: the EKU requirement, then the deny rules, then the allow rules.
+    pub(crate) fn check_rules(&self, identity: &Identity) -> Result<(), DenyReason> {
         if self.require_client_auth_eku && !identity.extended_key_usage().iter().any(|oid| oid == OID_CLIENT_AUTH) {
             return Err(DenyReason::MissingClientAuthEku);
         }

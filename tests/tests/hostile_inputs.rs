@@ -164,7 +164,7 @@ fn hostile_inputs_through_the_wasm_filter() {
     each_case("wasm", |case| {
         let bytes = case.bytes();
         // As Envoy 1.40 hands it over: the connection's peer certificate. One VM per case, so
-        // the identity cache never answers for another case.
+        // the verdict cache never answers for another case.
         let mut host = FilterHost::new().plugin_config(&config_text).peer_certificate(&bytes).start();
         let mut request = host.request();
         for (name, value) in FORGED {

@@ -1,14 +1,18 @@
-//! Parsed certificates of one VM, keyed by the connection's SHA-256 certificate digest.
+//! What the core concluded from each certificate one VM has seen, keyed by the connection's
+//! SHA-256 certificate digest.
 //!
-//! Parsing is the expensive step (DER parse + SHA-256); every request on a connection, and every
-//! connection of the same client, presents the same certificate. The cache is bounded: when full,
+//! Parsing is the expensive step (DER parse + SHA-256), and the policy and the header values depend
+//! on the certificate and the config alone; every request on a connection, and every connection of
+//! the same client, presents the same certificate. So the cache keeps the [`Verdict`] (the decision
+//! but for the validity period and the signature, which the request's time settles), and a cached
+//! request costs a digest lookup. A new configuration starts a new cache. The cache is bounded: when full,
 //! the oldest entry goes (first in, first out), so a flood of distinct certificates costs memory
 //! for at most [`CAPACITY`] of them.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
 
-use certprop::Identity;
+use certprop::Verdict;
 
 /// Most certificates kept per VM.
 pub const CAPACITY: usize = 256;
@@ -16,30 +20,31 @@ pub const CAPACITY: usize = 256;
 /// What parsing a certificate gave.
 #[derive(Clone, Debug)]
 pub enum Parsed {
-    /// The identity, shared by every request that presents this certificate.
-    Identity(Rc<Identity>),
+    /// The verdict for this certificate under the plugin's config, shared by every request that
+    /// presents it.
+    Verdict(Rc<Verdict>),
     /// The certificate could not be parsed (remembered, so it is not parsed again).
     Malformed,
 }
 
 /// A bounded map from certificate digest (lowercase hex) to [`Parsed`].
 #[derive(Debug)]
-pub struct IdentityCache {
+pub struct VerdictCache {
     entries: BTreeMap<String, Parsed>,
     order: VecDeque<String>,
     capacity: usize,
 }
 
-impl Default for IdentityCache {
+impl Default for VerdictCache {
     fn default() -> Self {
-        IdentityCache::with_capacity(CAPACITY)
+        VerdictCache::with_capacity(CAPACITY)
     }
 }
 
-impl IdentityCache {
+impl VerdictCache {
     /// An empty cache that keeps at most `capacity` entries (at least one).
     pub fn with_capacity(capacity: usize) -> Self {
-        IdentityCache { entries: BTreeMap::new(), order: VecDeque::new(), capacity: capacity.max(1) }
+        VerdictCache { entries: BTreeMap::new(), order: VecDeque::new(), capacity: capacity.max(1) }
     }
 
     /// The entry for this digest.
@@ -78,11 +83,11 @@ impl IdentityCache {
 
 #[cfg(test)]
 mod tests {
-    use super::{IdentityCache, Parsed};
+    use super::{VerdictCache, Parsed};
 
     #[test]
     fn bounded_first_in_first_out() {
-        let mut cache = IdentityCache::with_capacity(2);
+        let mut cache = VerdictCache::with_capacity(2);
         cache.insert("AA", Parsed::Malformed);
         cache.insert("bb", Parsed::Malformed);
         cache.insert("aa", Parsed::Malformed);

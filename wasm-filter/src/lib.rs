@@ -6,11 +6,11 @@
 //! on_configure:  plugin configuration ──► certprop::Config::from_json ──► Rc<Config>
 //!                (error: log it, return false: Envoy refuses the filter)
 //!
-//! per request:   connection.sha256_peer_certificate_digest ──► IdentityCache hit?
+//! per request:   connection.sha256_peer_certificate_digest ──► VerdictCache hit?
 //!                   miss: connection.peer_certificate (PEM), else x-forwarded-client-cert Cert=
-//!                         (read before it is stripped) ──► certprop::parse
+//!                         (read before it is stripped) ──► certprop::parse ──► Verdict::new
 //!                remove Config::headers_to_strip (any case, every copy)
-//!                certprop::decide(identity, config, host time)
+//!                verdict.decide(config, host time)
 //!                   Allow { headers } ──► set each header, continue
 //!                   Deny { reason }   ──► local 403 {"error":"forbidden","reason":"…"}
 //! ```
@@ -20,7 +20,7 @@
 //! connection's peer certificate digest, so a client cannot name a certificate it did not present.
 //!
 //! Start reading at [`Request::on_http_request_headers`]. [`metrics`] lists the counters, [`cache`]
-//! the per-VM identity cache, [`xfcc`] the header format.
+//! the per-VM verdict cache, [`xfcc`] the header format.
 //!
 //! Every host call and copy is paid on every request, so a request whose certificate is in the
 //! cache makes few: the digest, the time, one lookup per configured identity header (a client
@@ -43,11 +43,11 @@ pub mod xfcc;
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use certprop::{Config, Decision, DenyReason};
+use certprop::{Config, Decision, DenyReason, Verdict};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType};
 
-use crate::cache::{IdentityCache, Parsed};
+use crate::cache::{VerdictCache, Parsed};
 use crate::metrics::Metrics;
 
 const PEER_CERTIFICATE: [&str; 2] = ["connection", "peer_certificate"];
@@ -66,12 +66,12 @@ mod entry {
     }}
 }
 
-/// The root context: one per plugin per VM. Holds the parsed config, the identity cache and the
+/// The root context: one per plugin per VM. Holds the parsed config, the verdict cache and the
 /// counters, and hands them to each request.
 #[derive(Default)]
 pub struct Plugin {
     config: Option<Rc<Config>>,
-    cache: Rc<RefCell<IdentityCache>>,
+    cache: Rc<RefCell<VerdictCache>>,
     metrics: Rc<Metrics>,
 }
 
@@ -104,6 +104,8 @@ impl RootContext for Plugin {
                     config.headers_to_strip().len()
                 );
                 self.config = Some(Rc::new(config));
+                // Verdicts hold the old config's policy and headers.
+                self.cache = Rc::default();
                 true
             }
             Err(error) => {
@@ -129,7 +131,7 @@ impl RootContext for Plugin {
 /// One HTTP request.
 pub struct Request {
     config: Option<Rc<Config>>,
-    cache: Rc<RefCell<IdentityCache>>,
+    cache: Rc<RefCell<VerdictCache>>,
     metrics: Rc<Metrics>,
 }
 
@@ -149,12 +151,12 @@ impl HttpContext for Request {
             self.send_http_response(503, vec![("content-type", "application/json")], Some(b"{\"error\":\"unavailable\"}"));
             return Action::Pause;
         };
-        let certificate = self.client_certificate();
+        let certificate = self.client_certificate(&config);
         self.strip(&config);
         let decision = match certificate {
             None => certprop::decide_without_certificate(&config),
             Some(Parsed::Malformed) => Decision::Deny { reason: DenyReason::MalformedCertificate },
-            Some(Parsed::Identity(identity)) => certprop::decide(&identity, &config, self.get_current_time()),
+            Some(Parsed::Verdict(verdict)) => verdict.decide(&config, self.get_current_time()),
         };
         match decision {
             Decision::Allow { headers } => {
@@ -186,8 +188,8 @@ impl Request {
         }
     }
 
-    /// The parsed client certificate of this request, `None` when it has none.
-    fn client_certificate(&self) -> Option<Parsed> {
+    /// The verdict on this request's client certificate, `None` when it has none.
+    fn client_certificate(&self, config: &Config) -> Option<Parsed> {
         let digest = self.property_text(&PEER_CERTIFICATE_DIGEST).filter(|d| !d.is_empty());
         if let Some(digest) = &digest {
             let cached = self.cache.try_borrow().ok().and_then(|cache| cache.get(digest));
@@ -199,7 +201,7 @@ impl Request {
             self.metrics.cache_miss();
         }
         let parsed = if let Some(pem) = self.get_property(PEER_CERTIFICATE.to_vec()).filter(|p| !p.is_empty()) {
-            parse(&pem)
+            parse(&pem, config)
         } else {
             let cert = self
                 .get_http_request_headers_bytes()
@@ -212,16 +214,19 @@ impl Request {
                 log::debug!("certprop: ignoring x-forwarded-client-cert: the connection has no client certificate");
                 return None;
             };
-            match parse(cert.as_bytes()) {
-                Parsed::Identity(identity) if identity.sha256_hex().eq_ignore_ascii_case(digest) => {
-                    Parsed::Identity(identity)
+            match certprop::parse(cert.as_bytes()) {
+                Ok(identity) if identity.sha256_hex().eq_ignore_ascii_case(digest) => {
+                    Parsed::Verdict(Rc::new(Verdict::new(&identity, config)))
                 }
-                Parsed::Identity(_) => {
+                Ok(_) => {
                     log::debug!("certprop: ignoring x-forwarded-client-cert: not the connection's certificate");
                     return None;
                 }
                 // Not cached: whoever wrote this header, it says nothing about the connection's certificate.
-                Parsed::Malformed => return Some(Parsed::Malformed),
+                Err(error) => {
+                    log::debug!("certprop: cannot parse the client certificate: {error}");
+                    return Some(Parsed::Malformed);
+                }
             }
         };
         if let (Some(digest), Ok(mut cache)) = (&digest, self.cache.try_borrow_mut()) {
@@ -256,9 +261,9 @@ impl Request {
     }
 }
 
-fn parse(certificate: &[u8]) -> Parsed {
+fn parse(certificate: &[u8], config: &Config) -> Parsed {
     match certprop::parse(certificate) {
-        Ok(identity) => Parsed::Identity(Rc::new(identity)),
+        Ok(identity) => Parsed::Verdict(Rc::new(Verdict::new(&identity, config))),
         Err(error) => {
             log::debug!("certprop: cannot parse the client certificate: {error}");
             Parsed::Malformed

@@ -6,7 +6,7 @@
 //! | `certprop.allowed` | requests passed on with identity headers |
 //! | `certprop.denied` | requests refused (403), all reasons |
 //! | `certprop.denied.<reason>` | requests refused for one [`DenyReason`] (`expired`, `policy_denied`, …) |
-//! | `certprop.cache_hit` / `certprop.cache_miss` | identity cache lookups by certificate digest |
+//! | `certprop.cache_hit` / `certprop.cache_miss` | verdict cache lookups by certificate digest |
 //! | `certprop.spoofed_header_stripped` | copies of configured identity headers that a request arrived with |
 //!
 //! A counter that the host refused to define is skipped; counting never fails a request.
