@@ -80,12 +80,18 @@ OHA_VERSION := 1.16.0
 $(OHA):
 	cargo install --root .tools oha --version $(OHA_VERSION) --locked
 
-## bench: core vs the AWS sample's Node logic, Envoy under load (oha), artifact sizes, Envoy RSS, Lambda start;
-## writes BENCHMARKS.md
-bench: venv node wasm lambda $(OHA)
+## twiggy: reads which crate the filter's bytes come from, for the size part of make bench
+TWIGGY := .tools/bin/twiggy
+TWIGGY_VERSION := 0.8.0
+$(TWIGGY):
+	cargo install --root .tools twiggy --version $(TWIGGY_VERSION) --locked
+
+## bench: core vs the AWS sample's Node logic, Envoy under load (oha), artifact sizes and where the
+## filter's bytes go, Envoy RSS, Lambda start; writes BENCHMARKS.md
+bench: venv node wasm lambda $(OHA) $(TWIGGY)
 	cargo build --release --bin certprop-authorizer
 	cargo build --release --target wasm32-wasip1 -p certprop-bench-trivial-filter
-	OHA=$(OHA) $(PYTHON) bench/run.py
+	OHA=$(OHA) TWIGGY=$(TWIGGY) $(PYTHON) bench/run.py
 
 ## soak: Envoy with the filter under mixed mTLS traffic (allowed, denied, no certificate) for SOAK_SECONDS
 ## (default 300); prints requests, unexpected responses and Envoy's RSS. Not part of make test.

@@ -412,6 +412,51 @@ def envoy_rss_kib(envoy: str, with_filter: bool) -> int:
         return next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:"))
 
 
+# The filter built again with its function names kept (`strip = "none"`), for twiggy to tell
+# which crate the bytes of the shipped, stripped .wasm come from.
+NAMED_WASM_DIR = ROOT / "target/bench-named-wasm"
+NAMED_WASM_COMMAND = (
+    "cargo build --release --target wasm32-wasip1 -p certprop-filter --target-dir target/bench-named-wasm "
+    "--config 'profile.release.package.certprop-filter.strip=\"none\"'"
+)
+
+
+def crate_of(item: str) -> str:
+    """The crate a twiggy item (a function's symbol name, or a data segment) belongs to."""
+    if item.startswith("data segment"):
+        return "static data (.rodata: strings, tables)"
+    name = item.lstrip("<&*").removeprefix("mut ").removeprefix("dyn ").removeprefix("const ")
+    generic, as_trait, trait = name.partition(" as ")
+    if as_trait and generic.isalpha() and generic[0].isupper() and len(generic) <= 2:
+        name = trait  # `<F as nom::Parser<…>>::parse`: a blanket impl, counted with the trait's crate
+    head = name.split("::", 1)[0].split("[", 1)[0].split(" ", 1)[0]
+    if "::" not in name or not head.replace("_", "").isalnum():
+        return "allocator, compiler builtins, unnamed"
+    return {"core": "Rust std (core, alloc, std)", "alloc": "Rust std (core, alloc, std)",
+            "std": "Rust std (core, alloc, std)"}.get(head, head)
+
+
+def wasm_breakdown() -> list[tuple[str, int]] | None:
+    """Bytes of code and data per crate in the filter, largest first; None without twiggy."""
+    twiggy = os.environ.get("TWIGGY", str(ROOT / ".tools/bin/twiggy"))
+    if not Path(twiggy).exists():
+        return None
+    log("the filter with function names, for the size breakdown")
+    run(NAMED_WASM_COMMAND)
+    named = NAMED_WASM_DIR / "wasm32-wasip1/release/certprop_filter.wasm"
+    csv_text = run(f"{twiggy} top -n 1000000 -f csv {named}")
+    sizes: dict[str, int] = {}
+    for line in csv_text.splitlines()[1:]:
+        # Name,ShallowSize,ShallowSizePercent,RetainedSize,RetainedSizePercent (names may hold commas)
+        fields = line.rsplit(",", 4)
+        item, size = fields[0].strip('"'), int(fields[1])
+        if item.startswith("custom section") or "subsection" in item:
+            continue  # debug info and names: not in the shipped, stripped file
+        crate = crate_of(item)
+        sizes[crate] = sizes.get(crate, 0) + size
+    return sorted(sizes.items(), key=lambda kv: -kv[1])
+
+
 def size_part() -> dict:
     bootstrap_size, bootstrap_how = stripped_size(BOOTSTRAP)
     envoy = shutil.which("envoy", path=str(ROOT / ".venv/bin"))
@@ -424,7 +469,8 @@ def size_part() -> dict:
             with_filter.append(envoy_rss_kib(envoy, True))
         rss = {"without": statistics.median(without), "with": statistics.median(with_filter),
                "runs_without": without, "runs_with": with_filter}
-    return {"wasm": WASM.stat().st_size, "bootstrap": bootstrap_size, "bootstrap_how": bootstrap_how,
+    return {"wasm": WASM.stat().st_size, "wasm_breakdown": wasm_breakdown(),
+            "bootstrap": bootstrap_size, "bootstrap_how": bootstrap_how,
             "bootstrap_file": subprocess.run(["file", "-b", str(BOOTSTRAP)], capture_output=True, text=True).stdout.strip()
             if shutil.which("file") else "", "rss": rss}
 
@@ -584,6 +630,22 @@ def report(core: dict, load: dict, size: dict, start: dict) -> str:
     ]
     if size["bootstrap_file"]:
         lines += [f"`file`: {size['bootstrap_file']}", ""]
+    breakdown = size["wasm_breakdown"]
+    if breakdown:
+        total = sum(n for _, n in breakdown)
+        lines += [
+            "Where the filter's bytes go: the same build with its function names kept (`"
+            + NAMED_WASM_COMMAND + "`), read by [twiggy](https://crates.io/crates/twiggy)"
+            " (`twiggy top -f csv`), code and data summed by the crate each function comes from:",
+            "",
+            "| crate | bytes | share |",
+            "|---|---:|---:|",
+        ]
+        shown = breakdown[:14]
+        lines += [f"| {crate} | {n:,} | {n / total:.0%} |" for crate, n in shown]
+        rest = sum(n for _, n in breakdown[14:])
+        lines += [f"| {len(breakdown) - len(shown)} other crates | {rest:,} | {rest / total:.0%} |",
+                  f"| all | {total:,} | 100% |", ""]
     rss = size["rss"]
     if rss:
         lines += [
