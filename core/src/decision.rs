@@ -127,10 +127,8 @@ impl Verdict {
     /// The decision at `now`. `config` must be the config the verdict was made with.
     pub fn decide(&self, config: &Config, now: SystemTime) -> Decision {
         let now = unix_seconds(now);
-        match self.valid {
-            Some((from, _)) if now < from => return Decision::Deny { reason: DenyReason::NotYetValid },
-            Some((_, until)) if now > until => return Decision::Deny { reason: DenyReason::Expired },
-            _ => {}
+        if let Err(reason) = crate::policy::valid_at(self.valid, now) {
+            return Decision::Deny { reason };
         }
         match &self.outcome {
             Ok(headers) => {

@@ -9,11 +9,7 @@ impl Policy {
     /// `Ok(())` when the identity may pass at `now` (Unix seconds), else why not.
     #[cfg(test)]
     pub(crate) fn check(&self, identity: &Identity, now: i64) -> Result<(), DenyReason> {
-        match self.validity(identity) {
-            Some((from, _)) if now < from => Err(DenyReason::NotYetValid),
-            Some((_, until)) if now > until => Err(DenyReason::Expired),
-            _ => self.check_rules(identity),
-        }
+        valid_at(self.validity(identity), now).and_then(|()| self.check_rules(identity))
     }
 
     /// The first and last second (Unix time, clock skew included) at which the identity is valid,
@@ -36,6 +32,15 @@ impl Policy {
             return Err(DenyReason::PolicyDenied);
         }
         Ok(())
+    }
+}
+
+/// `Ok(())` when `now` lies inside `validity` (from [`Policy::validity`]; `None`: not checked).
+pub(crate) fn valid_at(validity: Option<(i64, i64)>, now: i64) -> Result<(), DenyReason> {
+    match validity {
+        Some((from, _)) if now < from => Err(DenyReason::NotYetValid),
+        Some((_, until)) if now > until => Err(DenyReason::Expired),
+        _ => Ok(()),
     }
 }
 
