@@ -337,7 +337,7 @@ impl DistinguishedName {
     /// RFC 4514 attribute types and dotted OIDs otherwise, values escaped by [`escape_value`],
     /// non-string values as `#` and the hex of their DER.
     pub fn to_rfc4514(&self) -> String {
-        let mut out = String::new();
+        let mut out = String::with_capacity(self.text_len_hint());
         for (i, rdn) in self.rdns.iter().rev().enumerate() {
             if i > 0 {
                 out.push(',');
@@ -360,11 +360,25 @@ impl DistinguishedName {
         out
     }
 
+    /// About how long [`Self::to_rfc4514`] is, to allocate its string once: each attribute's
+    /// type and value and a separator (escapes make it a little longer, keywords shorter).
+    fn text_len_hint(&self) -> usize {
+        self.attributes()
+            .map(|attribute| {
+                let value = match &attribute.value {
+                    AttributeValue::Text(text) => text.len(),
+                    AttributeValue::Der(der) => 1 + 2 * der.len(),
+                };
+                attribute.oid.len() + value + 2
+            })
+            .sum()
+    }
+
     /// Node's `X509Certificate.subject` (OpenSSL `X509_NAME_print_ex` with RFC 2253 escaping,
     /// control characters as `\XX`, UTF-8 output, short names, one RDN per line) with each line
     /// break replaced by a comma: the text the AWS sample authorizer puts in `X-Client-Cert-Sub`.
     pub fn to_node_text(&self) -> String {
-        let mut out = String::new();
+        let mut out = String::with_capacity(self.text_len_hint());
         for (i, rdn) in self.rdns.iter().enumerate() {
             if i > 0 {
                 out.push(',');
@@ -443,49 +457,60 @@ pub fn escape_value(value: &str) -> String {
     out
 }
 
+/// Where the two escapings of attribute values differ.
+#[derive(Clone, Copy)]
+enum Escaping {
+    /// RFC 4514 ([`escape_value`]): a leading `#` always, and every control character (C0, DEL
+    /// and the C1 controls U+0080 to U+009F) as `\XX` per UTF-8 octet.
+    Rfc4514,
+    /// OpenSSL's `ASN1_STRFLGS_ESC_2253 | ASN1_STRFLGS_ESC_CTRL`, as Node prints it: a leading `#`
+    /// only when it is not also the last character, ASCII control bytes as `\XX`, everything at
+    /// or above 0x80 as raw UTF-8.
+    OpenSsl,
+}
+
 fn escape_value_into(value: &str, out: &mut String) {
-    let last = value.chars().count().saturating_sub(1);
-    for (i, c) in value.chars().enumerate() {
-        match c {
-            '\\' | '"' | '+' | ',' | ';' | '<' | '>' => {
-                out.push('\\');
-                out.push(c);
-            }
-            '#' if i == 0 => out.push_str("\\#"),
-            ' ' if i == 0 || i == last => out.push_str("\\ "),
-            c if c.is_control() => push_escaped_octets(c, out),
-            c => out.push(c),
-        }
-    }
+    escape_into(value, Escaping::Rfc4514, out);
 }
 
-fn push_escaped_octets(c: char, out: &mut String) {
-    let mut buf = [0u8; 4];
-    for b in c.encode_utf8(&mut buf).bytes() {
-        let _ = write!(out, "\\{b:02X}");
-    }
-}
-
-/// OpenSSL's `ASN1_STRFLGS_ESC_2253 | ASN1_STRFLGS_ESC_CTRL` escaping, as Node prints it:
-/// RFC 2253 specials and the first/last rules with a backslash, ASCII control bytes as `\XX`,
-/// everything at or above 0x80 as raw UTF-8.
 fn node_escape_into(value: &str, out: &mut String) {
-    let last = value.len().saturating_sub(1);
-    for (i, c) in value.char_indices() {
-        match c {
-            '\\' | '"' | '+' | ',' | ';' | '<' | '>' => {
-                out.push('\\');
-                out.push(c);
+    escape_into(value, Escaping::OpenSsl, out);
+}
+
+/// Both escapings share the RFC 2253 specials `\ " + , ; < >` and a backslash before a leading
+/// or trailing space.
+fn escape_into(value: &str, escaping: Escaping, out: &mut String) {
+    let bytes = value.as_bytes();
+    out.reserve(bytes.len());
+    let rfc4514 = matches!(escaping, Escaping::Rfc4514);
+    // A byte-level scan: every character to escape is ASCII but the C1 controls (`C2 80` to
+    // `C2 9F` in UTF-8), and the bytes between escapes are copied a run at a time. A run starts
+    // and ends at character boundaries: after an escaped character, and at an ASCII byte or a C1
+    // control's lead byte.
+    let mut run_start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let last = i + 1 == bytes.len();
+        let octets = match b {
+            b'\\' | b'"' | b'+' | b',' | b';' | b'<' | b'>' => 0,
+            b'#' if i == 0 && (rfc4514 || !last) => 0,
+            b' ' if i == 0 || last => 0,
+            0x00..=0x1f | 0x7f => 1,
+            0xc2 if rfc4514 && matches!(bytes.get(i + 1), Some(0x80..=0x9f)) => 2,
+            _ => continue,
+        };
+        out.push_str(&value[run_start..i]);
+        if octets == 0 {
+            out.push('\\');
+            out.push(char::from(b));
+            run_start = i + 1;
+        } else {
+            for octet in &bytes[i..i + octets] {
+                let _ = write!(out, "\\{octet:02X}");
             }
-            // OpenSSL applies its first-character rule only when the first is not also the last.
-            '#' if i == 0 && i != last => out.push_str("\\#"),
-            ' ' if i == 0 || i == last => out.push_str("\\ "),
-            c if c.is_ascii_control() => {
-                let _ = write!(out, "\\{:02X}", u32::from(c));
-            }
-            c => out.push(c),
+            run_start = i + octets;
         }
     }
+    out.push_str(&value[run_start..]);
 }
 
 /// Why an RFC 4514 string could not be parsed.
@@ -984,6 +1009,27 @@ mod tests {
             let rendered = name.to_rfc4514();
             prop_assert!(!rendered.contains(['\r', '\n', '\0']));
             prop_assert_eq!(DistinguishedName::parse_rfc4514(&rendered).unwrap(), name);
+        }
+
+        #[test]
+        fn byte_scan_escapes_as_the_rules_say_per_character(value in attribute_value()) {
+            // The rules of escape_value's doc comment, one character at a time.
+            let last = value.chars().count().saturating_sub(1);
+            let mut expected = String::new();
+            for (i, c) in value.chars().enumerate() {
+                match c {
+                    '\\' | '"' | '+' | ',' | ';' | '<' | '>' => expected.extend(['\\', c]),
+                    '#' if i == 0 => expected.push_str("\\#"),
+                    ' ' if i == 0 || i == last => expected.push_str("\\ "),
+                    c if c.is_control() => {
+                        for b in c.to_string().bytes() {
+                            expected.push_str(&format!("\\{b:02X}"));
+                        }
+                    }
+                    c => expected.push(c),
+                }
+            }
+            prop_assert_eq!(escape_value(&value), expected);
         }
 
         #[test]

@@ -134,9 +134,23 @@ fn first_pem_block(input: &[u8]) -> Option<(usize, &'static [u8])> {
 fn pem_to_der(input: &[u8], (begin, end_line): (usize, &[u8])) -> Result<Vec<u8>, CertError> {
     let length = find(&input[begin..], end_line).ok_or(CertError::UnterminatedPem)?;
     let armoured = &input[begin..begin + length];
+    let decode = |body: &[u8]| base64::engine::general_purpose::STANDARD.decode(body);
+    // PEM puts whitespace only at the ends of its lines: copy each line without it and decode. A
+    // body with whitespace inside a line fails that decoding (whitespace is not base64) and is
+    // decoded again with every whitespace byte removed, so both ways give the same result.
     let mut body = Vec::with_capacity(armoured.len());
-    body.extend(armoured.iter().copied().filter(|b| !b.is_ascii_whitespace()));
-    base64::engine::general_purpose::STANDARD.decode(body).map_err(|_| CertError::InvalidBase64)
+    let mut line_start = 0;
+    for line_end in memchr::memchr_iter(b'\n', armoured).chain([armoured.len()]) {
+        body.extend_from_slice(armoured[line_start..line_end].trim_ascii());
+        line_start = line_end + 1;
+    }
+    decode(&body)
+        .or_else(|_| {
+            body.clear();
+            body.extend(armoured.iter().copied().filter(|b| !b.is_ascii_whitespace()));
+            decode(&body)
+        })
+        .map_err(|_| CertError::InvalidBase64)
 }
 
 /// Percent-decoding that rejects a `%` not followed by two hex digits (a lenient decoder would
