@@ -27,6 +27,8 @@ use crate::repo_root;
 
 const LISTENER_PORT: &str = "port_value: 8443";
 const ADMIN_PORT: &str = "port_value: 9901";
+/// Longer than two of the filter's ticks, at which it hands its counts to Envoy.
+const FILTER_COUNTS_SETTLE: Duration = Duration::from_millis(600);
 const BACKEND_PORT: &str = "port_value: 8081";
 const ALLOW_EXPIRED: &str = "allow_expired_certificate: false";
 const REQUIRE_CLIENT_CERTIFICATE: &str = "require_client_certificate: true";
@@ -324,8 +326,10 @@ impl Envoy {
         stats.iter().find(|(k, _)| k == name).map(|(_, v)| *v).unwrap_or_else(|| panic!("no {name} in {stats:?}"))
     }
 
-    /// A counter the filter defined (`wasmcustom.certprop.…`).
+    /// A counter the filter defined (`wasmcustom.certprop.…`), read after the filter has had time
+    /// to hand over its counts (it does so on its tick, every 250 ms: wasm-filter/src/metrics.rs).
     pub fn counter(&self, name: &str) -> u64 {
+        std::thread::sleep(FILTER_COUNTS_SETTLE);
         let stats = self.stats("wasmcustom");
         stats.iter().find(|(k, _)| k == name).map(|(_, v)| *v).unwrap_or_else(|| panic!("no {name} in {stats:?}"))
     }

@@ -7,7 +7,8 @@
 //!   .start()                            proxy_on_vm_start, proxy_on_configure (assert it accepted the config)
 //! host.request().header(k, v).send()    proxy_on_context_create, proxy_on_request_headers, proxy_on_done, …
 //!   ──► Outcome: action, request headers after the filter, local response, property reads, logs
-//! host.counter("certprop.allowed")      metrics the filter defined and incremented
+//! host.counter("certprop.allowed")      proxy_on_tick (the filter hands its counts over), then the
+//!                                       metric the filter defined and incremented
 //! ```
 //!
 //! There are no globals holding state: each test makes its own [`FilterHost`]. The compiled module
@@ -126,6 +127,7 @@ pub struct HostState {
     unsupported_calls: Vec<String>,
     wasi_output: Vec<(i32, String)>,
     effective_context: u32,
+    tick_period_ms: u32,
 }
 
 impl HostState {
@@ -283,13 +285,28 @@ impl FilterHost {
         &self.store.data().logs
     }
 
-    /// The value of a metric the filter defined, `None` if it never defined it.
+    /// The tick period the filter asked for (`proxy_set_tick_period_milliseconds`), 0 for none.
+    pub fn tick_period_ms(&self) -> u32 {
+        self.store.data().tick_period_ms
+    }
+
+    /// Calls the root context's `proxy_on_tick`, as Envoy does every tick period. Panics if the
+    /// filter never asked for ticks.
+    pub fn tick(&mut self) {
+        assert!(self.tick_period_ms() > 0, "the filter set no tick period");
+        self.call::<u32, ()>("proxy_on_tick", ROOT_CONTEXT_ID);
+    }
+
+    /// The value of a metric the filter defined, as the host holds it now (no tick first), `None`
+    /// if the filter never defined it.
     pub fn metric(&self, name: &str) -> Option<u64> {
         self.store.data().metrics.iter().find(|m| m.name == name).map(|m| m.value)
     }
 
-    /// The value of a counter; panics with the defined names if there is no such metric.
-    pub fn counter(&self, name: &str) -> u64 {
+    /// The value of a counter after a tick (the filter hands its counts over on its tick); panics
+    /// with the defined names if there is no such metric.
+    pub fn counter(&mut self, name: &str) -> u64 {
+        self.tick();
         let metrics = &self.store.data().metrics;
         match metrics.iter().find(|m| m.name == name) {
             Some(metric) => {

@@ -57,6 +57,25 @@ fn default_config_sets_the_subject_header() {
 }
 
 #[test]
+fn counts_reach_the_host_on_the_tick_not_per_request() {
+    let pem = cert("client.pem");
+    let mut host = started("{}", &pem);
+    assert_eq!(host.tick_period_ms(), 250, "metrics::FLUSH_PERIOD");
+    for _ in 0..3 {
+        host.request().send().assert_allowed();
+    }
+    // A request makes no metric host call: the counts wait in the filter for the tick.
+    assert_eq!(host.metric("certprop.allowed"), Some(0));
+    assert_eq!(host.metric("certprop.cache_hit"), Some(0));
+    host.tick();
+    assert_eq!(host.metric("certprop.allowed"), Some(3));
+    assert_eq!((host.metric("certprop.cache_miss"), host.metric("certprop.cache_hit")), (Some(1), Some(2)));
+    // Handed over once: a second tick adds nothing.
+    host.tick();
+    assert_eq!(host.metric("certprop.allowed"), Some(3));
+}
+
+#[test]
 fn absent_plugin_configuration_means_the_empty_config() {
     let pem = cert("client.pem");
     let mut host = FilterHost::new().peer_certificate(&pem).start();
@@ -349,7 +368,7 @@ fn configuration_that_is_not_utf8_is_refused() {
 
 #[test]
 fn counters_cover_every_deny_reason_up_front() {
-    let host = FilterHost::new().start();
+    let mut host = FilterHost::new().start();
     for reason in certprop::DenyReason::ALL {
         assert_eq!(host.counter(&format!("certprop.denied.{reason}")), 0);
     }

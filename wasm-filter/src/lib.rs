@@ -24,8 +24,8 @@
 //!
 //! Every host call and copy is paid on every request, so a request whose certificate is in the
 //! cache makes few: the digest, the time, one lookup per configured identity header (a client
-//! rarely sends one; only then is the whole header list copied in, to count the copies), the
-//! headers set and two counters. Debug logs are formatted only where the host logs at debug: the
+//! rarely sends one; only then is the whole header list copied in, to count the copies) and the
+//! headers set. Counters cost none: the root context hands their counts over on its tick. Debug logs are formatted only where the host logs at debug: the
 //! filter reads the host's level in `on_configure`, so a level changed later at run time applies
 //! from the next configuration.
 //!
@@ -81,7 +81,9 @@ impl RootContext for Plugin {
     fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
         // Here rather than in on_vm_start, which Envoy calls only for the first plugin of a shared
         // VM; defining a counter again returns the same one.
+        self.metrics.flush();
         self.metrics = Rc::new(Metrics::define());
+        self.set_tick_period(metrics::FLUSH_PERIOD);
         // A debug log costs a format and a host call per request even where the host drops it.
         if let Ok(level) = proxy_wasm::hostcalls::get_log_level() {
             proxy_wasm::set_log_level(level);
@@ -113,6 +115,10 @@ impl RootContext for Plugin {
                 false
             }
         }
+    }
+
+    fn on_tick(&mut self) {
+        self.metrics.flush();
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {

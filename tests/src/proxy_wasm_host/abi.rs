@@ -135,6 +135,10 @@ pub fn define(linker: &mut Linker<HostState>, module: &Module, store: &mut Store
         Ok(status::OK)
     })?;
     linker.func_wrap("env", "proxy_done", |_caller: Caller<'_, HostState>| Ok(status::OK))?;
+    linker.func_wrap("env", "proxy_set_tick_period_milliseconds", |mut caller: Caller<'_, HostState>, period: i32| {
+        caller.data_mut().tick_period_ms = period as u32;
+        Ok(status::OK)
+    })?;
     linker.func_wrap(
         "env",
         "proxy_get_buffer_bytes",
