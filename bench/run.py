@@ -39,6 +39,8 @@ ROOT = Path(__file__).resolve().parent.parent
 WASM = ROOT / "target/wasm32-wasip1/release/certprop_filter.wasm"
 TRIVIAL_WASM = ROOT / "target/wasm32-wasip1/release/certprop_bench_trivial_filter.wasm"
 BOOTSTRAP = ROOT / "sam/.aws-sam/build/AuthorizerFunction/bootstrap"
+# cargo's build of the filter, before `make wasm` runs wasm-opt on it.
+WASM_CARGO = ROOT / "target/wasm32-wasip1/release/deps/certprop_filter.wasm"
 CRITERION = ROOT / "target/criterion"
 CRITERION_ARGS = ["--warm-up-time", "1", "--measurement-time", "2", "--noplot"]
 NODE_LOOP_SECONDS = ("1", "3")  # warm-up, measured
@@ -474,7 +476,7 @@ def size_part() -> dict:
             with_filter.append(envoy_rss_kib(envoy, True))
         rss = {"without": statistics.median(without), "with": statistics.median(with_filter),
                "runs_without": without, "runs_with": with_filter}
-    return {"wasm": WASM.stat().st_size, "wasm_breakdown": wasm_breakdown(),
+    return {"wasm": WASM.stat().st_size, "wasm_cargo": WASM_CARGO.stat().st_size, "wasm_breakdown": wasm_breakdown(),
             "bootstrap": bootstrap_size, "bootstrap_how": bootstrap_how,
             "bootstrap_file": subprocess.run(["file", "-b", str(BOOTSTRAP)], capture_output=True, text=True).stdout.strip()
             if shutil.which("file") else "", "rss": rss}
@@ -511,7 +513,7 @@ def load_report(load: dict) -> list[str]:
         "| native XFCC | nothing else; the connection manager sets `x-forwarded-client-cert` "
         "(`forward_client_cert_details: SANITIZE_SET`, subject, URI, DNS) |",
         "| Lua | `envoy.filters.http.lua` copying `subjectPeerCertificate()` into `x-client-cert-sub` |",
-        f"| trivial wasm | `bench/trivial-filter` ({TRIVIAL_WASM.stat().st_size / KIB:.0f} KiB, the filter's release profile): "
+        f"| trivial wasm | `bench/trivial-filter` ({TRIVIAL_WASM.stat().st_size / KIB:.0f} KiB, the filter's release profile and wasm-opt -Oz): "
         "sets one header, no other host call |",
         "| trivial wasm + digest | the same filter with the plugin configuration `read-digest`: reads "
         "`connection.sha256_peer_certificate_digest` (one `get_property`) before it sets its header, the least any "
@@ -642,8 +644,10 @@ def report(core: dict, load: dict, size: dict, start: dict) -> str:
         "",
         "| artifact | size | target |",
         "|---|---:|---|",
-        f"| `{WASM.relative_to(ROOT)}` (`make wasm`) | {size['wasm']:,} bytes = {size['wasm'] / KIB:.0f} KiB |"
-        f" ≤ 300 KiB: {met(size['wasm'] <= 300 * KIB)} |",
+        f"| `{WASM.relative_to(ROOT)}` (`make wasm`: cargo, then `wasm-opt -Oz`) | {size['wasm']:,} bytes = "
+        f"{size['wasm'] / KIB:.0f} KiB | ≤ 300 KiB: {met(size['wasm'] <= 300 * KIB)} |",
+        f"| `{WASM_CARGO.relative_to(ROOT)}` (cargo's build, before wasm-opt) | {size['wasm_cargo']:,} bytes = "
+        f"{size['wasm_cargo'] / KIB:.0f} KiB | |",
         f"| `{BOOTSTRAP.relative_to(ROOT)}` (`make lambda`, arm64, {size['bootstrap_how']}) |"
         f" {size['bootstrap']:,} bytes = {size['bootstrap'] / MIB:.2f} MiB | ≤ 2 MiB: {met(size['bootstrap'] <= 2 * MIB)} |",
         "",
@@ -654,7 +658,8 @@ def report(core: dict, load: dict, size: dict, start: dict) -> str:
     if breakdown:
         total = sum(n for _, n in breakdown)
         lines += [
-            "Where the filter's bytes go: the same build with its function names kept (`"
+            "Where the filter's bytes go, before wasm-opt (which takes "
+            f"{1 - size['wasm'] / size['wasm_cargo']:.0%} off the whole): cargo's build with its function names kept (`"
             + NAMED_WASM_COMMAND + "`), read by [twiggy](https://crates.io/crates/twiggy)"
             " (`twiggy top -f csv`), code and data summed by the crate each function comes from:",
             "",
