@@ -4,6 +4,11 @@ use std::net::IpAddr;
 
 use base64::Engine as _;
 use sha2::{Digest as _, Sha256};
+use x509_parser::certificate::X509CertificateParser;
+use x509_parser::error::X509Result;
+use x509_parser::extensions::{ExtendedKeyUsage, SubjectAlternativeName};
+use x509_parser::nom::Parser as _;
+use x509_parser::oid_registry::{Oid, OID_X509_EXT_EXTENDED_KEY_USAGE, OID_X509_EXT_SUBJECT_ALT_NAME};
 use x509_parser::prelude::{FromDer as _, X509Certificate, X509Name};
 
 use crate::dn::{decode_string, Attribute, AttributeValue, DistinguishedName};
@@ -229,7 +234,14 @@ fn full_der(any: &x509_parser::der_parser::asn1_rs::Any<'_>) -> Vec<u8> {
 
 impl Identity {
     fn from_der(der: Vec<u8>) -> Result<Identity, CertError> {
-        let (rest, cert) = X509Certificate::from_der(&der).map_err(|e| CertError::InvalidDer(short_error(&e)))?;
+        // Only the two extensions certprop reads are parsed (below): x509-parser's own parse of
+        // every extension it knows would cost each certificate time, and the filter code, for
+        // values nothing here uses. A malformed extension of another type is not an error either
+        // way: x509-parser keeps it as a parse error and goes on.
+        let (rest, cert) = X509CertificateParser::new()
+            .with_deep_parse_extensions(false)
+            .parse(&der)
+            .map_err(|e| CertError::InvalidDer(short_error(&e)))?;
         if !rest.is_empty() {
             return Err(CertError::TrailingData(rest.len()));
         }
@@ -242,23 +254,21 @@ impl Identity {
             .map_err(|string_type| CertError::InvalidAttributeValue { name: "issuer", string_type })?;
 
         let mut san = SubjectAltNames::default();
-        let san_extension = cert
-            .subject_alternative_name()
-            .map_err(|_| CertError::InvalidExtension("subject alternative name"))?;
-        for name in san_extension.iter().flat_map(|ext| &ext.value.general_names) {
+        let san_extension = extension(&cert, &OID_X509_EXT_SUBJECT_ALT_NAME, "subject alternative name", |der| {
+            SubjectAlternativeName::from_der(der)
+        })?;
+        for name in san_extension.iter().flat_map(|ext| &ext.general_names) {
             san.push(name).map_err(|bad| CertError::InvalidSubjectAltName(bad.0))?;
         }
         let spiffe_id = match san.uri.as_slice() {
             [only] if only.starts_with("spiffe://") => Some(only.clone()),
             _ => None,
         };
-        let extended_key_usage = match cert
-            .extended_key_usage()
-            .map_err(|_| CertError::InvalidExtension("extended key usage"))?
-        {
-            Some(eku) => eku_oids(eku.value)?,
-            None => Vec::new(),
-        };
+        let extended_key_usage =
+            match extension(&cert, &OID_X509_EXT_EXTENDED_KEY_USAGE, "extended key usage", ExtendedKeyUsage::from_der)? {
+                Some(eku) => eku_oids(&eku)?,
+                None => Vec::new(),
+            };
 
         let validity = cert.validity();
         let (not_before, not_after) = (validity.not_before.timestamp(), validity.not_after.timestamp());
@@ -426,6 +436,20 @@ pub struct InspectSan<'a> {
     pub email: &'a [String],
     /// IPv4 dotted and IPv6 RFC 5952.
     pub ip: Vec<String>,
+}
+
+/// The extension `oid` parsed with `parse`, `None` when the certificate has none. Present twice,
+/// or not what `parse` reads, it is [`CertError::InvalidExtension`] (`name`).
+fn extension<'a, T>(
+    cert: &X509Certificate<'a>,
+    oid: &Oid<'_>,
+    name: &'static str,
+    parse: impl FnOnce(&'a [u8]) -> X509Result<'a, T>,
+) -> Result<Option<T>, CertError> {
+    match cert.get_extension_unique(oid).map_err(|_| CertError::InvalidExtension(name))? {
+        None => Ok(None),
+        Some(found) => parse(found.value).map(|(_, value)| Some(value)).map_err(|_| CertError::InvalidExtension(name)),
+    }
 }
 
 fn eku_oids(eku: &x509_parser::extensions::ExtendedKeyUsage<'_>) -> Result<Vec<String>, CertError> {
