@@ -3,11 +3,11 @@
 //! [`Config::from_json`] checks everything once, so `decide` never meets a config it cannot apply.
 //! Errors name the JSON path of the offending value (`policy.allow[1].issuer`).
 
-use serde::Deserialize;
-
 use base64::Engine as _;
+use serde::Deserialize as _;
 
 use crate::dn::{glob_pattern, DnPattern, PatternChar};
+use crate::json::{read_array, read_bool, read_string, read_unsigned, read_variant, Json, Object};
 use crate::signature::{is_key_id, Signature, SigningKey, DEFAULT_MAX_AGE_SECONDS, DEFAULT_SIGNATURE_HEADER, MIN_SECRET_BYTES};
 
 /// Default and largest `max_header_bytes`.
@@ -145,8 +145,7 @@ const VALUE_NAMES: &str = "subject, subject_node, issuer, serial, not_before, no
      san_dns, san_uri, san_email, san_ip, cn, attr:<keyword or OID>, cert, json";
 
 /// How a value is written into the header.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Encoding {
     /// Standard base64 with padding.
     #[default]
@@ -160,6 +159,13 @@ pub enum Encoding {
 }
 
 impl Encoding {
+    const ALL: [(&'static str, Encoding); 4] = [
+        ("base64", Encoding::Base64),
+        ("base64url", Encoding::Base64url),
+        ("percent", Encoding::Percent),
+        ("raw", Encoding::Raw),
+    ];
+
     /// The name used in config documents.
     pub fn name(self) -> &'static str {
         match self {
@@ -172,8 +178,7 @@ impl Encoding {
 }
 
 /// A ready-made header set.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Preset {
     /// Exactly the AWS sample's `x-client-cert-sub`.
     AwsSample,
@@ -186,6 +191,9 @@ pub enum Preset {
 }
 
 impl Preset {
+    const ALL: [(&'static str, Preset); 4] =
+        [("aws-sample", Preset::AwsSample), ("rfc9440", Preset::Rfc9440), ("xfcc", Preset::Xfcc), ("alb", Preset::Alb)];
+
     /// The name used in config documents.
     pub fn name(self) -> &'static str {
         match self {
@@ -251,8 +259,7 @@ pub fn context_key(header_name: &str) -> String {
 }
 
 /// What an edge does for a request without a client certificate.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum OnMissingCert {
     /// Deny with `missing_certificate` (the default).
     #[default]
@@ -322,47 +329,35 @@ impl Default for Config {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a config object")]
+/// The document as written, before [`Config::check`]: what serde's derive read before, with
+/// the defaults it filled in. `read` checks types and keys; `check` checks the values.
 struct RawConfig {
     headers: Option<Vec<RawHeader>>,
     preset: Option<Preset>,
-    #[serde(default)]
     strip: Vec<String>,
-    #[serde(default)]
     on_missing_cert: OnMissingCert,
     max_header_bytes: Option<usize>,
-    #[serde(default)]
     policy: RawPolicy,
     signature: Option<RawSignature>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a signature object")]
 struct RawSignature {
     header: Option<String>,
     keys: Vec<RawKey>,
     max_age_seconds: Option<u32>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a key object")]
 struct RawKey {
     id: String,
     secret: String,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a header object")]
 struct RawHeader {
     name: String,
     value: String,
-    #[serde(default)]
     encoding: Encoding,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, default, expecting = "a policy object")]
 struct RawPolicy {
     check_validity: bool,
     clock_skew_seconds: u32,
@@ -383,8 +378,7 @@ impl Default for RawPolicy {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a rule object")]
+#[derive(Default)]
 struct RawRule {
     issuer: Option<String>,
     subject: Option<String>,
@@ -397,25 +391,133 @@ struct RawRule {
     serial: Option<String>,
 }
 
+/// Each element of the array at `path`, read by `read` with its own path (`path[i]`).
+fn read_list<T>(json: &Json, path: &str, read: impl Fn(&Json, &str) -> Result<T, ConfigError>) -> Result<Vec<T>, ConfigError> {
+    read_array(json, path)?.iter().enumerate().map(|(i, item)| read(item, &format!("{path}[{i}]"))).collect()
+}
+
+/// An optional string field (absent or `null`: `None`).
+fn optional_string(object: &Object<'_>, field: &str) -> Result<Option<String>, ConfigError> {
+    object.optional(field).map(|json| read_string(json, &object.path(field))).transpose()
+}
+
+impl RawConfig {
+    fn read(json: &Json) -> Result<RawConfig, ConfigError> {
+        const FIELDS: [&str; 7] =
+            ["headers", "preset", "strip", "on_missing_cert", "max_header_bytes", "policy", "signature"];
+        let object = Object::new(json, ".", "a config object", &FIELDS)?;
+        let path = |field| object.path(field);
+        Ok(RawConfig {
+            headers: object.optional("headers").map(|json| read_list(json, &path("headers"), RawHeader::read)).transpose()?,
+            preset: object.optional("preset").map(|json| read_variant(json, &path("preset"), &Preset::ALL)).transpose()?,
+            strip: object.get("strip").map(|json| read_list(json, &path("strip"), read_string)).transpose()?.unwrap_or_default(),
+            on_missing_cert: object
+                .get("on_missing_cert")
+                .map(|json| {
+                    read_variant(json, &path("on_missing_cert"), &[("deny", OnMissingCert::Deny), ("allow", OnMissingCert::Allow)])
+                })
+                .transpose()?
+                .unwrap_or_default(),
+            max_header_bytes: object
+                .optional("max_header_bytes")
+                .map(|json| read_unsigned(json, &path("max_header_bytes"), "usize"))
+                .transpose()?,
+            policy: object.get("policy").map(|json| RawPolicy::read(json, &path("policy"))).transpose()?.unwrap_or_default(),
+            signature: object.optional("signature").map(|json| RawSignature::read(json, &path("signature"))).transpose()?,
+        })
+    }
+}
+
+impl RawSignature {
+    fn read(json: &Json, path: &str) -> Result<RawSignature, ConfigError> {
+        let object = Object::new(json, path, "a signature object", &["header", "keys", "max_age_seconds"])?;
+        Ok(RawSignature {
+            header: optional_string(&object, "header")?,
+            keys: read_list(object.required("keys")?, &object.path("keys"), RawKey::read)?,
+            max_age_seconds: object
+                .optional("max_age_seconds")
+                .map(|json| read_unsigned(json, &object.path("max_age_seconds"), "u32"))
+                .transpose()?,
+        })
+    }
+}
+
+impl RawKey {
+    fn read(json: &Json, path: &str) -> Result<RawKey, ConfigError> {
+        let object = Object::new(json, path, "a key object", &["id", "secret"])?;
+        Ok(RawKey {
+            id: read_string(object.required("id")?, &object.path("id"))?,
+            secret: read_string(object.required("secret")?, &object.path("secret"))?,
+        })
+    }
+}
+
+impl RawHeader {
+    fn read(json: &Json, path: &str) -> Result<RawHeader, ConfigError> {
+        let object = Object::new(json, path, "a header object", &["name", "value", "encoding"])?;
+        Ok(RawHeader {
+            name: read_string(object.required("name")?, &object.path("name"))?,
+            value: read_string(object.required("value")?, &object.path("value"))?,
+            encoding: object
+                .get("encoding")
+                .map(|json| read_variant(json, &object.path("encoding"), &Encoding::ALL))
+                .transpose()?
+                .unwrap_or_default(),
+        })
+    }
+}
+
+impl RawPolicy {
+    fn read(json: &Json, path: &str) -> Result<RawPolicy, ConfigError> {
+        const FIELDS: [&str; 5] = ["check_validity", "clock_skew_seconds", "require_client_auth_eku", "allow", "deny"];
+        let object = Object::new(json, path, "a policy object", &FIELDS)?;
+        let defaults = RawPolicy::default();
+        let flag = |field, default| object.get(field).map_or(Ok(default), |json| read_bool(json, &object.path(field)));
+        let rules = |field| object.get(field).map_or(Ok(Vec::new()), |json| read_list(json, &object.path(field), RawRule::read));
+        Ok(RawPolicy {
+            check_validity: flag("check_validity", defaults.check_validity)?,
+            clock_skew_seconds: object
+                .get("clock_skew_seconds")
+                .map_or(Ok(defaults.clock_skew_seconds), |json| read_unsigned(json, &object.path("clock_skew_seconds"), "u32"))?,
+            require_client_auth_eku: flag("require_client_auth_eku", defaults.require_client_auth_eku)?,
+            allow: rules("allow")?,
+            deny: rules("deny")?,
+        })
+    }
+}
+
+impl RawRule {
+    fn read(json: &Json, path: &str) -> Result<RawRule, ConfigError> {
+        const FIELDS: [&str; 9] =
+            ["issuer", "subject", "spiffe_id", "spiffe_trust_domain", "dns_san", "uri_san", "email_san", "sha256", "serial"];
+        let object = Object::new(json, path, "a rule object", &FIELDS)?;
+        let field = |name| optional_string(&object, name);
+        Ok(RawRule {
+            issuer: field("issuer")?,
+            subject: field("subject")?,
+            spiffe_id: field("spiffe_id")?,
+            spiffe_trust_domain: field("spiffe_trust_domain")?,
+            dns_san: field("dns_san")?,
+            uri_san: field("uri_san")?,
+            email_san: field("email_san")?,
+            sha256: field("sha256")?,
+            serial: field("serial")?,
+        })
+    }
+}
+
 impl Config {
     /// Parses and checks a config document. Unknown keys are errors.
     pub fn from_json(text: &str) -> Result<Config, ConfigError> {
+        let syntax = |error: serde_json::Error| ConfigError::Syntax {
+            message: syntax_message(&error),
+            line: error.line(),
+            column: error.column(),
+        };
         let mut deserializer = serde_json::Deserializer::from_str(text);
-        let raw: RawConfig = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
-            let path = error.path().to_string();
-            let inner = error.into_inner();
-            if inner.is_syntax() || inner.is_eof() {
-                ConfigError::Syntax { message: syntax_message(&inner), line: inner.line(), column: inner.column() }
-            } else {
-                invalid(path, syntax_message(&inner))
-            }
-        })?;
-        deserializer.end().map_err(|inner| ConfigError::Syntax {
-            message: syntax_message(&inner),
-            line: inner.line(),
-            column: inner.column(),
-        })?;
-        Config::check(raw)
+        let json = Json::deserialize(&mut deserializer).map_err(syntax)?;
+        deserializer.end().map_err(syntax)?;
+        Config::check(RawConfig::read(&json)?)
     }
 
     fn check(raw: RawConfig) -> Result<Config, ConfigError> {
@@ -713,6 +815,11 @@ mod tests {
         assert!(error_of(r#"{"extra":1}"#).contains("unknown field `extra`"));
         assert_eq!(error_of(r#""text""#), "config .: invalid type: string \"text\", expected a config object");
         assert_eq!(error_of(r#"{"policy":{"deny":[{}]}}"#), "config policy.deny[0]: a rule needs at least one field");
+        assert_eq!(error_of(r#"{"preset":"alb","preset":"xfcc"}"#), "config .: duplicate field `preset`");
+        assert_eq!(error_of(r#"{"policy":{"allow":[],"allow":[]}}"#), "config policy: duplicate field `allow`");
+        assert_eq!(error_of(r#"{"headers":[{"value":"cn"}]}"#), "config headers[0]: missing field `name`");
+        assert_eq!(error_of(r#"{"strip":null}"#), "config strip: invalid type: null, expected a sequence");
+        assert!(Config::from_json(r#"{"preset":null,"headers":null,"signature":null}"#).is_ok(), "null is an absent option");
         assert!(error_of(r#"{"policy":{"deny":[{"sha256":"abc"}]}}"#).starts_with("config policy.deny[0].sha256: expected 64 hex digits"));
         assert!(error_of(r#"{"policy":{"deny":[{"serial":"xyz"}]}}"#).starts_with("config policy.deny[0].serial:"));
         assert!(error_of(r#"{"policy":{"allow":[{"spiffe_trust_domain":"spiffe://x"}]}}"#).starts_with("config policy.allow[0].spiffe_trust_domain:"));

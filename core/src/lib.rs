@@ -32,6 +32,7 @@ mod config;
 mod decision;
 pub mod dn;
 mod identity;
+mod json;
 mod policy;
 pub mod rfc3339;
 mod san;
