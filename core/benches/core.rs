@@ -5,6 +5,7 @@
 //!  certs/*.pem ──► parse        (one iteration = every certificate once)
 //!  Identity    ──► decide       default config, each preset, a policy with 10 rules
 //!  certs/*.pem ──► parse_decide parse then decide, as an edge without a cache does
+//!  each .pem   ──► parse_decide_each/<file>  the same for one certificate, aws-sample preset
 //! ```
 //!
 //! Every benchmark runs over the same certificates (the `.pem` files that `parse` accepts) and
@@ -108,6 +109,24 @@ fn benches(c: &mut Criterion) {
                 }
             })
         });
+    }
+    group.finish();
+
+    // Each certificate on its own, parse then decide with the aws-sample preset (what the Node
+    // sample does per event): the mean over all of them hides how far apart they are.
+    let mut group = c.benchmark_group("parse_decide_each");
+    group.throughput(Throughput::Elements(1));
+    group.warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(1));
+    if let Some((_, aws_sample)) = configs.iter().find(|(name, _)| *name == "aws-sample") {
+        for (name, pem) in &certs {
+            group.bench_function(name.as_str(), |b| {
+                b.iter(|| {
+                    if let Ok(identity) = parse(black_box(pem)) {
+                        black_box(decide(&identity, aws_sample, now));
+                    }
+                })
+            });
+        }
     }
     group.finish();
 
