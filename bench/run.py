@@ -107,7 +107,7 @@ def per_certificate(core: dict) -> list[tuple[str, float, float]]:
 # ── 2. Envoy under load ───────────────────────────────────────────────────────────────────────
 
 OHA = Path(os.environ.get("OHA", ".tools/bin/oha"))
-LOAD_ROUNDS = 5
+LOAD_ROUNDS = 7
 LOAD_WARM_UP_SECONDS = 1
 # Each mode: the oha flags, and the seconds of one run. Sixteen connections keep Envoy's one worker
 # busy (throughput); one connection, one request at a time, shows what the filter adds to a

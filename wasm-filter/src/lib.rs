@@ -207,7 +207,7 @@ impl Request {
             self.metrics.cache_miss();
         }
         let parsed = if let Some(pem) = self.get_property(PEER_CERTIFICATE.to_vec()).filter(|p| !p.is_empty()) {
-            parse(&pem, config)
+            parse(&pem, config, None)?
         } else {
             let cert = self
                 .get_http_request_headers_bytes()
@@ -220,19 +220,10 @@ impl Request {
                 log::debug!("certprop: ignoring x-forwarded-client-cert: the connection has no client certificate");
                 return None;
             };
-            match certprop::parse(cert.as_bytes()) {
-                Ok(identity) if identity.sha256_hex().eq_ignore_ascii_case(digest) => {
-                    Parsed::Verdict(Rc::new(Verdict::new(&identity, config)))
-                }
-                Ok(_) => {
-                    log::debug!("certprop: ignoring x-forwarded-client-cert: not the connection's certificate");
-                    return None;
-                }
+            match parse(cert.as_bytes(), config, Some(digest))? {
                 // Not cached: whoever wrote this header, it says nothing about the connection's certificate.
-                Err(error) => {
-                    log::debug!("certprop: cannot parse the client certificate: {error}");
-                    return Some(Parsed::Malformed);
-                }
+                Parsed::Malformed => return Some(Parsed::Malformed),
+                verdict => verdict,
             }
         };
         if let (Some(digest), Ok(mut cache)) = (&digest, self.cache.try_borrow_mut()) {
@@ -267,12 +258,18 @@ impl Request {
     }
 }
 
-fn parse(certificate: &[u8], config: &Config) -> Parsed {
+/// The verdict on `certificate`. With `xfcc_digest` (a certificate from `x-forwarded-client-cert`),
+/// `None` unless the certificate is the one whose SHA-256 the connection reports.
+fn parse(certificate: &[u8], config: &Config, xfcc_digest: Option<&str>) -> Option<Parsed> {
     match certprop::parse(certificate) {
-        Ok(identity) => Parsed::Verdict(Rc::new(Verdict::new(&identity, config))),
+        Ok(identity) if xfcc_digest.is_some_and(|digest| !identity.sha256_hex().eq_ignore_ascii_case(digest)) => {
+            log::debug!("certprop: ignoring x-forwarded-client-cert: not the connection's certificate");
+            None
+        }
+        Ok(identity) => Some(Parsed::Verdict(Rc::new(Verdict::new(&identity, config)))),
         Err(error) => {
             log::debug!("certprop: cannot parse the client certificate: {error}");
-            Parsed::Malformed
+            Some(Parsed::Malformed)
         }
     }
 }
