@@ -3,6 +3,7 @@
 //!
 //! ```text
 //!  certs/*.pem ──► parse        (one iteration = every certificate once)
+//!  the same    ──► floor        PEM → DER → x509-parser → SHA-256, no identity: what parse cannot avoid
 //!  Identity    ──► decide       default config, each preset, a policy with 10 rules
 //!  certs/*.pem ──► parse_decide parse then decide, as an edge without a cache does
 //!  each .pem   ──► parse_decide_each/<file>  the same for one certificate, aws-sample preset
@@ -15,7 +16,11 @@
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
+use base64::Engine as _;
 use certprop::{decide, parse, Config, Identity};
+use sha2::{Digest as _, Sha256};
+use x509_parser::certificate::X509CertificateParser;
+use x509_parser::nom::Parser as _;
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 
 /// The PEM of every certificate under `certs/` that parses, sorted by file name.
@@ -68,6 +73,27 @@ const CONFIGS: [(&str, &str); 6] = [
     ("policy-10-rules", POLICY_10_RULES),
 ];
 
+/// PEM body to DER, the DER parsed by x509-parser, its SHA-256: the size of the certificate in
+/// bytes, or 0 when something fails.
+fn floor(pem: &str) -> usize {
+    let mut body = Vec::with_capacity(pem.len());
+    for line in pem.lines().filter(|line| !line.starts_with("-----")) {
+        body.extend_from_slice(line.trim_ascii().as_bytes());
+    }
+    let Ok(der) = base64::engine::general_purpose::STANDARD.decode(body) else { return 0 };
+    let digest = Sha256::digest(&der);
+    match x509(&der) {
+        Some(len) => len + usize::from(digest[0]),
+        None => 0,
+    }
+}
+
+/// x509-parser's parse as `parse` calls it (no deep parse of extensions): the certificate's size.
+fn x509(der: &[u8]) -> Option<usize> {
+    let (_, cert) = X509CertificateParser::new().with_deep_parse_extensions(false).parse(der).ok()?;
+    Some(cert.as_ref().len())
+}
+
 fn benches(c: &mut Criterion) {
     let certs = certificates();
     assert!(!certs.is_empty(), "no certificate under certs/ parses: run `make certs`");
@@ -92,6 +118,28 @@ fn benches(c: &mut Criterion) {
         group.throughput(Throughput::Elements(1));
         group.bench_function("client.pem", |b| b.iter(|| black_box(parse(black_box(client)))));
     }
+    group.finish();
+
+    // The least any parse of these certificates does: PEM to DER, x509-parser's DER parse, the
+    // SHA-256 that keys the edges' caches. No identity is built; it bounds how fast `parse` can get.
+    let ders: Vec<Vec<u8>> = identities.iter().map(|identity| identity.der().to_vec()).collect();
+    let pems: Vec<String> = identities.iter().map(Identity::pem).collect();
+    let mut group = c.benchmark_group("floor");
+    group.throughput(elements.clone());
+    group.bench_function("pem_der_x509_sha256", |b| {
+        b.iter(|| {
+            for pem in &pems {
+                black_box(floor(black_box(pem)));
+            }
+        })
+    });
+    group.bench_function("x509_parser_alone", |b| {
+        b.iter(|| {
+            for der in &ders {
+                black_box(x509(black_box(der)));
+            }
+        })
+    });
     group.finish();
 
     let configs: Vec<(&str, Config)> = CONFIGS
