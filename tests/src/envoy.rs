@@ -326,11 +326,16 @@ impl Envoy {
         stats.iter().find(|(k, _)| k == name).map(|(_, v)| *v).unwrap_or_else(|| panic!("no {name} in {stats:?}"))
     }
 
-    /// A counter the filter defined (`wasmcustom.certprop.…`), read after the filter has had time
-    /// to hand over its counts (it does so on its tick, every 250 ms: wasm-filter/src/metrics.rs).
-    pub fn counter(&self, name: &str) -> u64 {
+    /// The filter's counters (`wasmcustom.certprop.…`), read after the filter has had time to hand
+    /// over its counts (it does so on its tick, every 250 ms: wasm-filter/src/metrics.rs).
+    pub fn filter_counters(&self) -> Vec<(String, u64)> {
         std::thread::sleep(FILTER_COUNTS_SETTLE);
-        let stats = self.stats("wasmcustom");
+        self.stats("wasmcustom.certprop")
+    }
+
+    /// One of [`Self::filter_counters`] by its full name.
+    pub fn counter(&self, name: &str) -> u64 {
+        let stats = self.filter_counters();
         stats.iter().find(|(k, _)| k == name).map(|(_, v)| *v).unwrap_or_else(|| panic!("no {name} in {stats:?}"))
     }
 
