@@ -252,15 +252,28 @@ mod tests {
 
     #[test]
     fn typed_reads_say_what_they_expected() {
-        assert_eq!(read_string(&tree("5"), "s").unwrap_err().to_string(), "config s: invalid type: integer `5`, expected a string");
-        assert_eq!(read_bool(&tree(r#""yes""#), "b").unwrap_err().to_string(), r#"config b: invalid type: string "yes", expected a boolean"#);
+        let error = |result: Result<u32, ConfigError>| result.unwrap_err().to_string();
+        assert_eq!(
+            read_string(&tree("5"), "s").unwrap_err().to_string(),
+            "config s: invalid type: integer `5`, expected a string"
+        );
+        assert_eq!(
+            read_bool(&tree(r#""yes""#), "b").unwrap_err().to_string(),
+            r#"config b: invalid type: string "yes", expected a boolean"#
+        );
         assert_eq!(read_unsigned::<u32>(&tree("7"), "n", "u32").unwrap(), 7);
         assert_eq!(
-            read_unsigned::<u32>(&tree("5000000000"), "n", "u32").unwrap_err().to_string(),
+            error(read_unsigned(&tree("5000000000"), "n", "u32")),
             "config n: invalid value: integer `5000000000`, expected u32"
         );
-        assert_eq!(read_unsigned::<usize>(&tree("-1"), "n", "usize").unwrap_err().to_string(), "config n: invalid value: integer `-1`, expected usize");
-        assert_eq!(read_unsigned::<u32>(&tree("1.5"), "n", "u32").unwrap_err().to_string(), "config n: invalid type: floating point number, expected u32");
+        assert_eq!(
+            read_unsigned::<usize>(&tree("-1"), "n", "usize").unwrap_err().to_string(),
+            "config n: invalid value: integer `-1`, expected usize"
+        );
+        assert_eq!(
+            error(read_unsigned(&tree("1.5"), "n", "u32")),
+            "config n: invalid type: floating point number, expected u32"
+        );
         assert_eq!(read_variant(&tree(r#""b""#), "v", &[("a", 1), ("b", 2)]).unwrap(), 2);
         assert_eq!(
             read_variant(&tree(r#""c""#), "v", &[("a", 1), ("b", 2)]).unwrap_err().to_string(),

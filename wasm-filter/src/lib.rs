@@ -25,9 +25,9 @@
 //! Every host call and copy is paid on every request, so a request whose certificate is in the
 //! cache makes few: the digest, the time, one lookup per configured identity header (a client
 //! rarely sends one; only then is the whole header list copied in, to count the copies) and the
-//! headers set. Counters cost none: the root context hands their counts over on its tick. Debug logs are formatted only where the host logs at debug: the
-//! filter reads the host's level in `on_configure`, so a level changed later at run time applies
-//! from the next configuration.
+//! headers set. Counters cost none: the root context hands their counts over on its tick. Debug
+//! logs are formatted only where the host logs at debug: the filter reads the host's level in
+//! `on_configure`, so a level changed later at run time applies from the next configuration.
 //!
 //! No request path panics: absent host data is `None`, and the core returns every failure as a
 //! value. A panic in a proxy-wasm filter kills the VM and fails every later request. (The one
