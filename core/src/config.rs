@@ -7,7 +7,7 @@ use base64::Engine as _;
 use serde::Deserialize as _;
 
 use crate::dn::{glob_pattern, DnPattern, PatternChar};
-use crate::json::{read_array, read_bool, read_string, read_unsigned, read_variant, Json, Object};
+use crate::json::{read_bool, read_list, read_string, read_unsigned, read_variant, Json, Object};
 use crate::signature::{is_key_id, Signature, SigningKey, DEFAULT_MAX_AGE_SECONDS, DEFAULT_SIGNATURE_HEADER, MIN_SECRET_BYTES};
 
 /// Default and largest `max_header_bytes`.
@@ -159,12 +159,7 @@ pub enum Encoding {
 }
 
 impl Encoding {
-    const ALL: [(&'static str, Encoding); 4] = [
-        ("base64", Encoding::Base64),
-        ("base64url", Encoding::Base64url),
-        ("percent", Encoding::Percent),
-        ("raw", Encoding::Raw),
-    ];
+    const ALL: [Encoding; 4] = [Encoding::Base64, Encoding::Base64url, Encoding::Percent, Encoding::Raw];
 
     /// The name used in config documents.
     pub fn name(self) -> &'static str {
@@ -191,8 +186,7 @@ pub enum Preset {
 }
 
 impl Preset {
-    const ALL: [(&'static str, Preset); 4] =
-        [("aws-sample", Preset::AwsSample), ("rfc9440", Preset::Rfc9440), ("xfcc", Preset::Xfcc), ("alb", Preset::Alb)];
+    const ALL: [Preset; 4] = [Preset::AwsSample, Preset::Rfc9440, Preset::Xfcc, Preset::Alb];
 
     /// The name used in config documents.
     pub fn name(self) -> &'static str {
@@ -266,6 +260,18 @@ pub enum OnMissingCert {
     Deny,
     /// Let it through with no identity headers (spoofed ones are still stripped).
     Allow,
+}
+
+impl OnMissingCert {
+    const ALL: [OnMissingCert; 2] = [OnMissingCert::Deny, OnMissingCert::Allow];
+
+    /// The name used in config documents.
+    pub fn name(self) -> &'static str {
+        match self {
+            OnMissingCert::Deny => "deny",
+            OnMissingCert::Allow => "allow",
+        }
+    }
 }
 
 /// A policy rule: every field given must match.
@@ -378,7 +384,6 @@ impl Default for RawPolicy {
     }
 }
 
-#[derive(Default)]
 struct RawRule {
     issuer: Option<String>,
     subject: Option<String>,
@@ -391,39 +396,21 @@ struct RawRule {
     serial: Option<String>,
 }
 
-/// Each element of the array at `path`, read by `read` with its own path (`path[i]`).
-fn read_list<T>(json: &Json, path: &str, read: impl Fn(&Json, &str) -> Result<T, ConfigError>) -> Result<Vec<T>, ConfigError> {
-    read_array(json, path)?.iter().enumerate().map(|(i, item)| read(item, &format!("{path}[{i}]"))).collect()
-}
-
-/// An optional string field (absent or `null`: `None`).
-fn optional_string(object: &Object<'_>, field: &str) -> Result<Option<String>, ConfigError> {
-    object.optional(field).map(|json| read_string(json, &object.path(field))).transpose()
-}
-
 impl RawConfig {
     fn read(json: &Json) -> Result<RawConfig, ConfigError> {
         const FIELDS: [&str; 7] =
             ["headers", "preset", "strip", "on_missing_cert", "max_header_bytes", "policy", "signature"];
         let object = Object::new(json, ".", "a config object", &FIELDS)?;
-        let path = |field| object.path(field);
         Ok(RawConfig {
-            headers: object.optional("headers").map(|json| read_list(json, &path("headers"), RawHeader::read)).transpose()?,
-            preset: object.optional("preset").map(|json| read_variant(json, &path("preset"), &Preset::ALL)).transpose()?,
-            strip: object.get("strip").map(|json| read_list(json, &path("strip"), read_string)).transpose()?.unwrap_or_default(),
+            headers: object.read_optional("headers", |json, path| read_list(json, path, RawHeader::read))?,
+            preset: object.read_optional("preset", |json, path| read_variant(json, path, &Preset::ALL, Preset::name))?,
+            strip: object.read("strip", |json, path| read_list(json, path, read_string))?.unwrap_or_default(),
             on_missing_cert: object
-                .get("on_missing_cert")
-                .map(|json| {
-                    read_variant(json, &path("on_missing_cert"), &[("deny", OnMissingCert::Deny), ("allow", OnMissingCert::Allow)])
-                })
-                .transpose()?
+                .read("on_missing_cert", |json, path| read_variant(json, path, &OnMissingCert::ALL, OnMissingCert::name))?
                 .unwrap_or_default(),
-            max_header_bytes: object
-                .optional("max_header_bytes")
-                .map(|json| read_unsigned(json, &path("max_header_bytes"), "usize"))
-                .transpose()?,
-            policy: object.get("policy").map(|json| RawPolicy::read(json, &path("policy"))).transpose()?.unwrap_or_default(),
-            signature: object.optional("signature").map(|json| RawSignature::read(json, &path("signature"))).transpose()?,
+            max_header_bytes: object.read_optional("max_header_bytes", |json, path| read_unsigned(json, path, "usize"))?,
+            policy: object.read("policy", RawPolicy::read)?.unwrap_or_default(),
+            signature: object.read_optional("signature", RawSignature::read)?,
         })
     }
 }
@@ -432,12 +419,9 @@ impl RawSignature {
     fn read(json: &Json, path: &str) -> Result<RawSignature, ConfigError> {
         let object = Object::new(json, path, "a signature object", &["header", "keys", "max_age_seconds"])?;
         Ok(RawSignature {
-            header: optional_string(&object, "header")?,
-            keys: read_list(object.required("keys")?, &object.path("keys"), RawKey::read)?,
-            max_age_seconds: object
-                .optional("max_age_seconds")
-                .map(|json| read_unsigned(json, &object.path("max_age_seconds"), "u32"))
-                .transpose()?,
+            header: object.read_optional("header", read_string)?,
+            keys: object.read_required("keys", |json, path| read_list(json, path, RawKey::read))?,
+            max_age_seconds: object.read_optional("max_age_seconds", |json, path| read_unsigned(json, path, "u32"))?,
         })
     }
 }
@@ -445,10 +429,7 @@ impl RawSignature {
 impl RawKey {
     fn read(json: &Json, path: &str) -> Result<RawKey, ConfigError> {
         let object = Object::new(json, path, "a key object", &["id", "secret"])?;
-        Ok(RawKey {
-            id: read_string(object.required("id")?, &object.path("id"))?,
-            secret: read_string(object.required("secret")?, &object.path("secret"))?,
-        })
+        Ok(RawKey { id: object.read_required("id", read_string)?, secret: object.read_required("secret", read_string)? })
     }
 }
 
@@ -456,12 +437,10 @@ impl RawHeader {
     fn read(json: &Json, path: &str) -> Result<RawHeader, ConfigError> {
         let object = Object::new(json, path, "a header object", &["name", "value", "encoding"])?;
         Ok(RawHeader {
-            name: read_string(object.required("name")?, &object.path("name"))?,
-            value: read_string(object.required("value")?, &object.path("value"))?,
+            name: object.read_required("name", read_string)?,
+            value: object.read_required("value", read_string)?,
             encoding: object
-                .get("encoding")
-                .map(|json| read_variant(json, &object.path("encoding"), &Encoding::ALL))
-                .transpose()?
+                .read("encoding", |json, path| read_variant(json, path, &Encoding::ALL, Encoding::name))?
                 .unwrap_or_default(),
         })
     }
@@ -472,16 +451,15 @@ impl RawPolicy {
         const FIELDS: [&str; 5] = ["check_validity", "clock_skew_seconds", "require_client_auth_eku", "allow", "deny"];
         let object = Object::new(json, path, "a policy object", &FIELDS)?;
         let defaults = RawPolicy::default();
-        let flag = |field, default| object.get(field).map_or(Ok(default), |json| read_bool(json, &object.path(field)));
-        let rules = |field| object.get(field).map_or(Ok(Vec::new()), |json| read_list(json, &object.path(field), RawRule::read));
+        let rules = |field| object.read(field, |json, path| read_list(json, path, RawRule::read));
         Ok(RawPolicy {
-            check_validity: flag("check_validity", defaults.check_validity)?,
+            check_validity: object.read("check_validity", read_bool)?.unwrap_or(defaults.check_validity),
             clock_skew_seconds: object
-                .get("clock_skew_seconds")
-                .map_or(Ok(defaults.clock_skew_seconds), |json| read_unsigned(json, &object.path("clock_skew_seconds"), "u32"))?,
-            require_client_auth_eku: flag("require_client_auth_eku", defaults.require_client_auth_eku)?,
-            allow: rules("allow")?,
-            deny: rules("deny")?,
+                .read("clock_skew_seconds", |json, path| read_unsigned(json, path, "u32"))?
+                .unwrap_or(defaults.clock_skew_seconds),
+            require_client_auth_eku: object.read("require_client_auth_eku", read_bool)?.unwrap_or(defaults.require_client_auth_eku),
+            allow: rules("allow")?.unwrap_or_default(),
+            deny: rules("deny")?.unwrap_or_default(),
         })
     }
 }
@@ -491,7 +469,7 @@ impl RawRule {
         const FIELDS: [&str; 9] =
             ["issuer", "subject", "spiffe_id", "spiffe_trust_domain", "dns_san", "uri_san", "email_san", "sha256", "serial"];
         let object = Object::new(json, path, "a rule object", &FIELDS)?;
-        let field = |name| optional_string(&object, name);
+        let field = |name| object.read_optional(name, read_string);
         Ok(RawRule {
             issuer: field("issuer")?,
             subject: field("subject")?,

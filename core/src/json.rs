@@ -94,7 +94,7 @@ fn invalid(path: &str, message: String) -> ConfigError {
 }
 
 /// The path of `field` in the object at `path` (the document itself is `.`).
-pub(crate) fn field_path(path: &str, field: &str) -> String {
+fn field_path(path: &str, field: &str) -> String {
     if path == "." {
         field.to_owned()
     } else {
@@ -151,25 +151,37 @@ impl<'a> Object<'a> {
         Ok(Object { path, entries })
     }
 
-    /// The value of `field`, `None` when absent.
-    pub(crate) fn get(&self, field: &str) -> Option<&'a Json> {
+    /// `read` applied to the value of `field` and its path (`policy.allow`), `None` when the
+    /// field is absent.
+    pub(crate) fn read<T>(&self, field: &str, read: impl FnOnce(&Json, &str) -> Result<T, ConfigError>) -> Result<Option<T>, ConfigError> {
+        self.get(field).map(|json| read(json, &field_path(self.path, field))).transpose()
+    }
+
+    /// [`Self::read`] for a serde `Option` field: `null` is `None` too.
+    pub(crate) fn read_optional<T>(
+        &self,
+        field: &str,
+        read: impl FnOnce(&Json, &str) -> Result<T, ConfigError>,
+    ) -> Result<Option<T>, ConfigError> {
+        match self.get(field) {
+            Some(Json::Null) => Ok(None),
+            _ => self.read(field, read),
+        }
+    }
+
+    /// [`Self::read`] for a field that must be there.
+    pub(crate) fn read_required<T>(&self, field: &str, read: impl FnOnce(&Json, &str) -> Result<T, ConfigError>) -> Result<T, ConfigError> {
+        self.read(field, read)?.ok_or_else(|| invalid(self.path, format!("missing field `{field}`")))
+    }
+
+    fn get(&self, field: &str) -> Option<&'a Json> {
         self.entries.iter().find(|(key, _)| key == field).map(|(_, value)| value)
     }
+}
 
-    /// The value of `field`, `None` when absent or `null` (a serde `Option` field).
-    pub(crate) fn optional(&self, field: &str) -> Option<&'a Json> {
-        self.get(field).filter(|value| **value != Json::Null)
-    }
-
-    /// The value of a field that must be there.
-    pub(crate) fn required(&self, field: &str) -> Result<&'a Json, ConfigError> {
-        self.get(field).ok_or_else(|| invalid(self.path, format!("missing field `{field}`")))
-    }
-
-    /// The path of `field` in this object.
-    pub(crate) fn path(&self, field: &str) -> String {
-        field_path(self.path, field)
-    }
+/// Each element of the array at `path`, read by `read` with its own path (`path[i]`).
+pub(crate) fn read_list<T>(json: &Json, path: &str, read: impl Fn(&Json, &str) -> Result<T, ConfigError>) -> Result<Vec<T>, ConfigError> {
+    read_array(json, path)?.iter().enumerate().map(|(i, item)| read(item, &format!("{path}[{i}]"))).collect()
 }
 
 pub(crate) fn read_string(json: &Json, path: &str) -> Result<String, ConfigError> {
@@ -196,21 +208,21 @@ pub(crate) fn read_unsigned<T: TryFrom<u64>>(json: &Json, path: &str, type_name:
     }
 }
 
-pub(crate) fn read_array<'a>(json: &'a Json, path: &str) -> Result<&'a [Json], ConfigError> {
+fn read_array<'a>(json: &'a Json, path: &str) -> Result<&'a [Json], ConfigError> {
     match json {
         Json::Array(items) => Ok(items),
         other => Err(invalid_type(other, path, "a sequence")),
     }
 }
 
-/// One of the named variants of a string-valued enum.
-pub(crate) fn read_variant<T: Copy>(json: &Json, path: &str, variants: &[(&str, T)]) -> Result<T, ConfigError> {
-    let names: Vec<&str> = variants.iter().map(|(name, _)| *name).collect();
+/// One of the `variants` of a string-valued enum, each known by its `name`.
+pub(crate) fn read_variant<T: Copy>(json: &Json, path: &str, variants: &[T], name: fn(T) -> &'static str) -> Result<T, ConfigError> {
+    let names: Vec<&str> = variants.iter().map(|&variant| name(variant)).collect();
     let Json::String(text) = json else { return Err(invalid_type(json, path, &format!("one of {}", backquoted(&names)))) };
     variants
         .iter()
-        .find(|(name, _)| name == text)
-        .map(|(_, variant)| *variant)
+        .find(|&&variant| name(variant) == text)
+        .copied()
         .ok_or_else(|| invalid(path, format!("unknown variant `{text}`, expected one of {}", backquoted(&names))))
 }
 
@@ -274,9 +286,10 @@ mod tests {
             error(read_unsigned(&tree("1.5"), "n", "u32")),
             "config n: invalid type: floating point number, expected u32"
         );
-        assert_eq!(read_variant(&tree(r#""b""#), "v", &[("a", 1), ("b", 2)]).unwrap(), 2);
+        let name = |n: u8| ["a", "b"][usize::from(n)];
+        assert_eq!(read_variant(&tree(r#""b""#), "v", &[0, 1], name).unwrap(), 1);
         assert_eq!(
-            read_variant(&tree(r#""c""#), "v", &[("a", 1), ("b", 2)]).unwrap_err().to_string(),
+            read_variant(&tree(r#""c""#), "v", &[0, 1], name).unwrap_err().to_string(),
             "config v: unknown variant `c`, expected one of `a`, `b`"
         );
     }
