@@ -276,6 +276,12 @@ pub fn admin_get(port: u16, path: &str) -> Option<(u16, String)> {
     Some((status, String::from_utf8_lossy(&body).into_owned()))
 }
 
+/// A counter by its full name in a list from [`Envoy::filter_counters`]; panics with the list if
+/// there is none.
+pub fn counter_in(counters: &[(String, u64)], name: &str) -> u64 {
+    counters.iter().find(|(k, _)| k == name).map(|(_, v)| *v).unwrap_or_else(|| panic!("no {name} in {counters:?}"))
+}
+
 impl Envoy {
     /// Envoy's log so far.
     pub fn log_text(&self) -> String {
@@ -333,10 +339,10 @@ impl Envoy {
         self.stats("wasmcustom.certprop")
     }
 
-    /// One of [`Self::filter_counters`] by its full name.
+    /// One of [`Self::filter_counters`] by its full name. To read several, take
+    /// `filter_counters` once and look them up with [`counter_in`]: each call waits for the tick.
     pub fn counter(&self, name: &str) -> u64 {
-        let stats = self.filter_counters();
-        stats.iter().find(|(k, _)| k == name).map(|(_, v)| *v).unwrap_or_else(|| panic!("no {name} in {stats:?}"))
+        counter_in(&self.filter_counters(), name)
     }
 
     /// Requests Envoy sent to the echo backend.

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use certprop::Config;
-use certprop_tests::envoy::{started, Envoy, EnvoyConfig, Response};
+use certprop_tests::envoy::{counter_in, started, Envoy, EnvoyConfig, Response};
 use certprop_tests::mtls_client::{ClientCertificate, MtlsClient};
 use certprop_tests::{core_headers_for, repo_root};
 
@@ -199,7 +199,7 @@ fn envoy_under_a_bounded_soak_answers_as_expected_with_flat_memory() {
     let counters = envoy.filter_counters();
     println!("soak: filter counters {counters:?}");
     // Counts wait in the filter for its tick: none may be lost on the way to Envoy.
-    let allowed = counters.iter().find(|(name, _)| name == "wasmcustom.certprop.allowed").map_or(0, |(_, n)| *n);
+    let allowed = counter_in(&counters, "wasmcustom.certprop.allowed");
     assert!(allowed >= sum(|t| t.allowed), "the filter counted {allowed} allowed, the clients saw {}", sum(|t| t.allowed));
     assert!(
         unexpected.is_empty(),
