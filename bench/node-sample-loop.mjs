@@ -70,8 +70,8 @@ await runFor(warmupSeconds);
 const { rounds, nanos, sink } = await runFor(measureSeconds);
 const calls = rounds * events.length;
 
-// Then each certificate on its own, in a warm loop of a fifth of a second (as the core's
-// parse_decide_each benchmark does).
+// Then each certificate on its own, in a warm loop of a fifth of a second: the Node side of the
+// core's parse_decide_each benchmark.
 const perCertificate = {};
 for (const [i, event] of events.entries()) {
   const end = process.hrtime.bigint() + 200_000_000n;

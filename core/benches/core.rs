@@ -164,7 +164,6 @@ fn benches(c: &mut Criterion) {
     // sample does per event): the mean over all of them hides how far apart they are.
     let mut group = c.benchmark_group("parse_decide_each");
     group.throughput(Throughput::Elements(1));
-    group.warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(1));
     if let Some((_, aws_sample)) = configs.iter().find(|(name, _)| *name == "aws-sample") {
         for (name, pem) in &certs {
             group.bench_function(name.as_str(), |b| {
